@@ -1,0 +1,1 @@
+"""FastAPI service: REST, health, and WebSocket fan-out of the alerts topic."""

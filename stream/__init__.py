@@ -1,0 +1,1 @@
+"""The Faust stream worker: app, topics, tables, agents, worker views."""

@@ -1,0 +1,153 @@
+"""Per-conversation processing, free of Faust so it can be tested list-in/list-out.
+
+``process_event`` takes the stored state of one conversation (a JSON-able dict, as kept
+in the Faust table) and one valid event, and returns the new state plus what to emit:
+alerts for ``chat.alerts`` and activity records for the per-agent tally.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors import Finding, detect_agent_message
+from zhijian.alerts import Alert, alert_id_for, excerpt_around, iso_from_ms
+from zhijian.contract import ChatEvent
+
+# 首次响应时间 tiers of the seed rubric: (upper bound in seconds, points).
+FIRST_RESPONSE_TIERS: tuple[tuple[float, int], ...] = ((10.0, 10), (20.0, 6), (25.0, 3))
+FIRST_RESPONSE_ALERT_S = 25.0  # over this the item scores 0: worth a supervisor's look
+SEEN_IDS_KEPT = 500  # per conversation; a conversation longer than this is an outlier
+
+ConversationState = dict[str, Any]
+
+
+def first_response_points(seconds: float) -> int:
+    for bound, points in FIRST_RESPONSE_TIERS:
+        if seconds <= bound:
+            return points
+    return 0
+
+
+@dataclass(slots=True)
+class Outcome:
+    state: ConversationState
+    duplicate: bool = False
+    alerts: list[Alert] = field(default_factory=list)
+    activity: list[dict[str, Any]] = field(default_factory=list)
+
+
+def new_state(event: ChatEvent) -> ConversationState:
+    return {
+        "shop_id": event.shop_id,
+        "team_id": event.team_id,
+        "agent_id": event.agent_id,
+        "seen": [],
+        "first_customer_ts": None,
+        "first_agent_ts": None,
+        "first_response_ms": None,
+        "last_ts": event.ts_ms,
+        "ended": False,
+    }
+
+
+def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str) -> Alert:
+    excerpt, lo, hi = excerpt_around(event.text, finding.start, finding.end)
+    return Alert(
+        alert_id=alert_id_for(finding.label, event.message_id, finding.start, finding.end),
+        rule=finding.label,
+        severity=finding.severity,
+        fatal=finding.fatal,
+        conversation_id=event.conversation_id,
+        shop_id=event.shop_id,
+        agent_id=event.agent_id,
+        team_id=event.team_id,
+        message_id=event.message_id,
+        excerpt=excerpt,
+        span=(lo, hi),
+        ts=iso_from_ms(event.ts_ms),
+        ts_ms=event.ts_ms,
+        detected_at=detected_at,
+        detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start},
+    )
+
+
+def _first_response_alert(event: ChatEvent, waited_ms: int, detected_at: str) -> Alert:
+    seconds = waited_ms / 1000
+    excerpt, lo, hi = excerpt_around(event.text, 0, 0)
+    return Alert(
+        alert_id=alert_id_for("slow_first_response", event.message_id, 0, 0),
+        rule="slow_first_response",
+        severity="warning",
+        fatal=False,
+        conversation_id=event.conversation_id,
+        shop_id=event.shop_id,
+        agent_id=event.agent_id,
+        team_id=event.team_id,
+        message_id=event.message_id,
+        excerpt=excerpt,
+        span=(lo, hi),
+        ts=iso_from_ms(event.ts_ms),
+        ts_ms=event.ts_ms,
+        detected_at=detected_at,
+        detail={"first_response_s": round(seconds, 3), "points": first_response_points(seconds)},
+    )
+
+
+def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: int) -> Outcome:
+    """Apply one valid event to its conversation's state."""
+    if state is None:
+        state = new_state(event)
+    elif event.message_id in state["seen"]:
+        return Outcome(state=state, duplicate=True)
+    else:
+        state = dict(state)
+
+    seen = list(state["seen"])
+    seen.append(event.message_id)
+    state["seen"] = seen[-SEEN_IDS_KEPT:]
+    state["last_ts"] = max(state["last_ts"], event.ts_ms)
+    if event.team_id is not None:
+        state["team_id"] = event.team_id
+    if event.sender == "agent" and event.agent_id is not None:
+        state["agent_id"] = event.agent_id
+
+    outcome = Outcome(state=state)
+    if event.type == "conversation_ended":
+        state["ended"] = True
+        return outcome
+    if event.type != "message":
+        return outcome
+
+    if event.sender == "customer":
+        first = state["first_customer_ts"]
+        if first is None or event.ts_ms < first:
+            state["first_customer_ts"] = event.ts_ms
+        return outcome
+    if event.sender != "agent":
+        return outcome  # bot and system messages are not a human agent's response
+
+    detected_at = iso_from_ms(now_ms)
+    first_response_ms: int | None = None
+    if state["first_agent_ts"] is None:
+        state["first_agent_ts"] = event.ts_ms
+        customer_ts = state["first_customer_ts"]
+        if customer_ts is not None and event.ts_ms >= customer_ts:
+            first_response_ms = event.ts_ms - customer_ts
+            state["first_response_ms"] = first_response_ms
+            if first_response_ms > FIRST_RESPONSE_ALERT_S * 1000:
+                outcome.alerts.append(_first_response_alert(event, first_response_ms, detected_at))
+
+    for finding in detect_agent_message(event.text):
+        outcome.alerts.append(_finding_alert(event, finding, detected_at))
+
+    outcome.activity.append(
+        {
+            "agent_id": event.agent_id,
+            "team_id": event.team_id,
+            "message_id": event.message_id,
+            "rules": [alert.rule for alert in outcome.alerts],
+            "first_response_ms": first_response_ms,
+        }
+    )
+    return outcome

@@ -1,0 +1,5 @@
+import sys
+
+from zhijian.cli import main
+
+sys.exit(main())
