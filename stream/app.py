@@ -38,6 +38,7 @@ def create_app(settings: Settings) -> ZhijianApp:
         broker_session_timeout=6.0,
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
+        producer_linger_ms=settings.producer_linger_ms,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
         web_enabled=True,

@@ -80,6 +80,7 @@ class Settings:
     data_dir: Path = Path("var")
     max_text_chars: int = 10_000
     max_future_skew_s: float = 24 * 3600.0
+    producer_linger_ms: int = 5  # batch alerts/changelog writes: fewer requests per message
     end_offset_shim: str = "on"  # "on" | "off" (off only to demonstrate the Tansu gap)
 
     @property
@@ -114,5 +115,6 @@ class Settings:
             data_dir=data_dir,
             max_text_chars=_env_int("ZHIJIAN_MAX_TEXT_CHARS", 10_000),
             max_future_skew_s=_env_float("ZHIJIAN_MAX_FUTURE_SKEW_S", 24 * 3600.0),
+            producer_linger_ms=_env_int("ZHIJIAN_PRODUCER_LINGER_MS", 5),
             end_offset_shim=_env("ZHIJIAN_END_OFFSET_SHIM", "on"),
         )

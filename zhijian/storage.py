@@ -107,10 +107,12 @@ class Store:
         if not rows:
             return 0
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(alerts).on_conflict_do_nothing(index_elements=["alert_id"])
+        statement = (
+            insert(alerts).on_conflict_do_nothing(index_elements=["alert_id"]).returning(alerts.c.alert_id)
+        )
         with self.engine.begin() as conn:
-            result = conn.execute(statement, rows)
-        return max(result.rowcount, 0)
+            inserted = conn.execute(statement, rows).all()
+        return len(inserted)
 
     def recent_alerts(
         self, *, limit: int = 100, before_ms: int | None = None, since_ms: int | None = None

@@ -1,0 +1,161 @@
+// zhijian supervisor wall: recent alerts over REST, live alerts over WebSocket.
+// Reconnects by itself with backoff; after a reconnect it reloads what it missed.
+"use strict";
+
+const MAX_ROWS = 500;
+const RULE_NAMES = {
+  banned_word: "禁忌用词",
+  slow_first_response: "首次响应超时",
+};
+const SEVERITY_NAMES = { critical: "严重", warning: "警告", info: "提示" };
+
+const state = { token: localStorage.getItem("zhijian.token") || "", seen: new Set(), socket: null,
+                retryMs: 500, newestTs: 0 };
+const el = (id) => document.getElementById(id);
+
+function setStatus(kind, text) {
+  const status = el("status");
+  status.className = `status status-${kind}`;
+  status.dataset.state = kind === "on" ? "live" : kind === "wait" ? "reconnecting" : "offline";
+  status.textContent = text;
+}
+
+function showLogin(message) {
+  state.token = "";
+  localStorage.removeItem("zhijian.token");
+  if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  el("wall").hidden = true;
+  el("logout").hidden = true;
+  el("login").hidden = false;
+  el("login-error").textContent = message || "";
+  setStatus("off", "未连接");
+}
+
+function cell(text, className) {
+  const td = document.createElement("td");
+  if (className) td.className = className;
+  td.textContent = text;
+  return td;
+}
+
+function excerptCell(alert) {
+  const td = document.createElement("td");
+  td.className = "excerpt";
+  const text = alert.excerpt || "";
+  const [start, end] = Array.isArray(alert.span) ? alert.span : [0, 0];
+  td.append(document.createTextNode(text.slice(0, start)));
+  if (end > start) {
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(start, end);
+    td.append(mark);
+  }
+  td.append(document.createTextNode(text.slice(Math.max(end, start))));
+  if (alert.rule === "slow_first_response" && alert.detail) {
+    td.prepend(document.createTextNode(`首次响应 ${alert.detail.first_response_s} 秒 · `));
+  }
+  return td;
+}
+
+function row(alert, fresh) {
+  const tr = document.createElement("tr");
+  tr.dataset.alertId = alert.alert_id;
+  tr.dataset.severity = alert.severity;
+  if (fresh) tr.className = "fresh";
+  const sev = document.createElement("td");
+  const badge = document.createElement("span");
+  badge.className = `sev sev-${alert.severity}`;
+  badge.textContent = SEVERITY_NAMES[alert.severity] || alert.severity;
+  sev.append(badge);
+  tr.append(
+    sev,
+    cell(RULE_NAMES[alert.rule] || alert.rule),
+    cell(new Date(alert.ts_ms).toLocaleTimeString("zh-CN", { hour12: false })),
+    cell(alert.agent_id || "—"),
+    cell(alert.team_id || "—"),
+    cell(alert.conversation_id, "mono"),
+    excerptCell(alert),
+  );
+  return tr;
+}
+
+function addAlerts(alerts, fresh) {
+  const body = el("alerts");
+  // Newest first: keep the table ordered by event time, whatever order alerts arrive in.
+  for (const alert of alerts) {
+    if (!alert || !alert.alert_id || state.seen.has(alert.alert_id)) continue;
+    state.seen.add(alert.alert_id);
+    state.newestTs = Math.max(state.newestTs, alert.ts_ms || 0);
+    const tr = row(alert, fresh);
+    let before = null;
+    for (const existing of body.children) {
+      if (Number(existing.dataset.ts) < alert.ts_ms) { before = existing; break; }
+    }
+    tr.dataset.ts = String(alert.ts_ms);
+    body.insertBefore(tr, before);
+  }
+  while (body.children.length > MAX_ROWS) {
+    state.seen.delete(body.lastElementChild.dataset.alertId);
+    body.lastElementChild.remove();
+  }
+  el("empty").hidden = body.children.length > 0;
+  el("count").textContent = `${body.children.length} 条告警`;
+}
+
+async function loadRecent() {
+  const query = state.newestTs ? `?limit=500&since_ms=${state.newestTs}` : "?limit=200";
+  const response = await fetch(`/api/alerts${query}`, { headers: { Authorization: `Bearer ${state.token}` } });
+  if (response.status === 401) { showLogin("令牌无效，请重新输入"); return false; }
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const body = await response.json();
+  addAlerts(body.alerts.slice().reverse(), false);
+  return true;
+}
+
+function connect() {
+  if (!state.token) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/alerts?token=${encodeURIComponent(state.token)}`);
+  state.socket = socket;
+  setStatus("wait", "连接中…");
+  socket.onopen = async () => {
+    state.retryMs = 500;
+    setStatus("on", "实时");
+    try { await loadRecent(); } catch (err) { console.warn("reload after reconnect failed", err); }
+  };
+  socket.onmessage = (event) => {
+    try { addAlerts([JSON.parse(event.data)], true); } catch (err) { console.warn("bad alert", err); }
+  };
+  socket.onclose = (event) => {
+    if (state.socket !== socket) return;
+    state.socket = null;
+    if (event.code === 1008) { showLogin("令牌无效，请重新输入"); return; }
+    setStatus("wait", "重连中…");
+    setTimeout(connect, state.retryMs);
+    state.retryMs = Math.min(state.retryMs * 2, 10000);
+  };
+}
+
+async function start() {
+  el("login").hidden = true;
+  el("wall").hidden = false;
+  el("logout").hidden = false;
+  try {
+    if (!(await loadRecent())) return;
+  } catch (err) {
+    console.warn("initial load failed", err);
+  }
+  connect();
+}
+
+el("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.token = el("token").value.trim();
+  if (!state.token) return;
+  localStorage.setItem("zhijian.token", state.token);
+  start();
+});
+el("logout").addEventListener("click", () => showLogin(""));
+
+const fromUrl = new URLSearchParams(location.search).get("token");
+if (fromUrl) { state.token = fromUrl; localStorage.setItem("zhijian.token", fromUrl); history.replaceState(null, "", "/"); }
+if (state.token) start(); else showLogin("");

@@ -1,0 +1,146 @@
+"""Real processes for integration tests: broker, worker and API, each test run apart
+by its own topic prefix, Faust app id, ports and database file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zhijian.broker import free_port
+from zhijian.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stack_env(bootstrap: str, workdir: Path, *, name: str = "") -> dict[str, str]:
+    tag = f"{name or 'it'}{uuid.uuid4().hex[:8]}"
+    return {
+        **os.environ,
+        "KAFKA_BROKER": bootstrap,
+        "ZHIJIAN_TOPIC_PREFIX": f"{tag}.",
+        "ZHIJIAN_APP_ID": f"zhijian-{tag}",
+        "ZHIJIAN_PARTITIONS": "4",
+        "ZHIJIAN_DATA_DIR": str(workdir),
+        "DATABASE_URL": f"sqlite:///{workdir / 'zhijian.db'}",
+        "ZHIJIAN_WORKER_PORT": str(free_port()),
+        "ZHIJIAN_API_PORT": str(free_port()),
+        "ZHIJIAN_ADMIN_TOKEN": f"token-{uuid.uuid4().hex}",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def settings_for(env: dict[str, str]) -> Settings:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return Settings.from_env()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def http_json(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # keep polling; report the last error on timeout
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last error: {last_error})")
+
+
+class Proc:
+    """A ``python -m zhijian <command>`` child with its log in the work directory."""
+
+    def __init__(self, command: str, env: dict[str, str], workdir: Path, label: str | None = None) -> None:
+        self.command = command
+        self.label = label or command
+        self.log_path = workdir / f"{self.label}.log"
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "zhijian", command], cwd=ROOT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def assert_running(self) -> None:
+        code = self.process.poll()
+        assert code is None, f"{self.label} exited with {code}:\n{self.log()}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+def start_worker(env: dict[str, str], workdir: Path, label: str = "worker") -> Proc:
+    worker = Proc("worker", env, workdir, label)
+    url = f"http://127.0.0.1:{env['ZHIJIAN_WORKER_PORT']}/zhijian/health/"
+
+    def ready() -> bool:
+        worker.assert_running()
+        status, body = http_json(url)
+        return status == 200 and not body["rebalancing"] and bool(body["assignment"])
+
+    try:
+        wait_for(ready, 60, f"{label} to join its group")
+    except AssertionError:
+        worker.stop()
+        raise AssertionError(f"{label} did not become ready:\n{worker.log()}") from None
+    return worker
+
+
+def start_api(env: dict[str, str], workdir: Path) -> Proc:
+    api = Proc("api", env, workdir)
+    url = f"http://127.0.0.1:{env['ZHIJIAN_API_PORT']}/healthz"
+
+    def ready() -> bool:
+        api.assert_running()
+        return http_json(url)[0] == 200
+
+    try:
+        wait_for(ready, 60, "API health")
+    except AssertionError:
+        api.stop()
+        raise AssertionError(f"API did not become healthy:\n{api.log()}") from None
+    return api
+
+
+def chat_event(mid: str, conv: str, sender: str, text: str, *, agent: str = "a1", team: str = "t1",
+               ts_ms: int | None = None, etype: str = "message") -> dict[str, Any]:
+    return {
+        "message_id": mid, "conversation_id": conv, "shop_id": "shop-1", "team_id": team,
+        "agent_id": agent, "customer_id": "cust-1", "sender": sender, "type": etype, "text": text,
+        "ts": ts_ms if ts_ms is not None else int(time.time() * 1000),
+    }

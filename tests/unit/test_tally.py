@@ -1,0 +1,27 @@
+from stream.tally import apply_activity, public_view
+
+
+def record(offset: int, partition: int = 0, rules: list[str] | None = None, fr: int | None = None) -> dict[str, object]:
+    return {"agent_id": "a1", "team_id": "t1", "message_id": f"m{partition}-{offset}", "rules": rules or [],
+            "first_response_ms": fr, "src_partition": partition, "src_offset": offset}
+
+
+def test_counts_messages_alerts_and_first_responses() -> None:
+    tally = None
+    for rec in [record(1, fr=4000), record(2, rules=["banned_word"]), record(0, partition=1, fr=8000,
+                                                                                   rules=["banned_word", "x"])]:
+        tally, applied = apply_activity(tally, rec)
+        assert applied
+    assert tally is not None
+    view = public_view(tally)
+    assert view["messages"] == 3 and view["alerts"] == 3
+    assert view["by_rule"] == {"banned_word": 2, "x": 1}
+    assert view["first_responses"] == 2 and view["first_response_mean_s"] == 6.0
+
+
+def test_redelivered_records_are_not_counted_twice() -> None:
+    tally, _ = apply_activity(None, record(5, rules=["banned_word"]))
+    again, applied = apply_activity(tally, record(5, rules=["banned_word"]))
+    older, applied_older = apply_activity(tally, record(3))
+    assert not applied and not applied_older
+    assert public_view(again)["messages"] == 1 and public_view(older)["alerts"] == 1
