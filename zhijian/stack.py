@@ -113,7 +113,7 @@ class Stack:
 
     def http_ok(self, url: str) -> bool:
         try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - local URL
+            with urllib.request.urlopen(url, timeout=1.0) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -156,7 +156,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
         stack.wait_until("stack", lambda: stack.http_ok(f"{api_url}/healthz"), 90)
         if demo:
             stack.spawn("simulator", "simulate", "--rate", str(rate))
-        print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n"
+        print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n  direct:    {api_url}/?token={token}\n"
               f"  (open the dashboard and paste the token; Ctrl-C stops everything)\n{stack.status()}\n",
               flush=True)
         while True:
@@ -165,7 +165,6 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
     except StackStopped as reason:
         if not stack.stopping:
             print(f"zhijian: {reason}", file=sys.stderr, flush=True)
-            stack.stop_all()
             return 1
         return 0
     finally:

@@ -52,7 +52,7 @@ def settings_for(env: dict[str, str]) -> Settings:
 def http_json(url: str, token: str | None = None, timeout: float = 3.0) -> tuple[int, Any]:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")

@@ -70,7 +70,7 @@ def test_independent_client_message_becomes_a_websocket_alert_and_is_stored(stac
         return status == 200 and any(a["alert_id"] == alert["alert_id"] for a in body["alerts"])
 
     wait_for(stored, 20, "the alert in the database")
-    status, body = http_json(f"{stack.api_url}/api/alerts?limit=200", stack.token)
+    _status, body = http_json(f"{stack.api_url}/api/alerts?limit=200", stack.token)
     assert [a["message_id"] for a in body["alerts"]].count(message_id) == 1
     assert http_json(f"http://127.0.0.1:{stack.settings.worker_port}/zhijian/health/")[1]["counters"]["rekeyed"] >= 1
 

@@ -11,7 +11,7 @@ T0 = 1_795_000_000_000
 def ev(mid: str, sender: str, text: str = "", ts_s: float = 0.0, etype: str = "message",
        conv: str = "c1", agent: str | None = "a1") -> ChatEvent:
     return ChatEvent(message_id=mid, conversation_id=conv, shop_id="s1", team_id="t1",
-                     agent_id=agent if sender == "agent" else agent, customer_id="u1", sender=sender,
+                     agent_id=agent, customer_id="u1", sender=sender,
                      type=etype, text=text, ts_ms=T0 + int(ts_s * 1000))
 
 

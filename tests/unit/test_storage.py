@@ -25,5 +25,5 @@ def test_alerts_round_trip_newest_first(store: Store) -> None:
 def test_saving_the_same_alerts_twice_is_idempotent(store: Store) -> None:
     batch = [alert("a", 1000), alert("b", 2000)]
     assert store.save_alerts(batch) == 2
-    assert store.save_alerts(batch + [alert("c", 3000)]) == 1
+    assert store.save_alerts([*batch, alert("c", 3000)]) == 1
     assert store.count_alerts() == 3

@@ -1,0 +1,1 @@
+"""`make bench`: throughput and latency from one run on the embedded broker."""

@@ -1,0 +1,219 @@
+"""Run every benchmark once on one embedded broker and print the figures.
+
+1. raw aiokafka consume rate over N prefilled chat events;
+2. a Faust no-op agent over the same events (bench.noop);
+3. the zhijian pipeline worker over the same events;
+4. produce → WebSocket alert latency at a fixed load through worker and API.
+Events come from the JDDC sample (../shared/data/jddc_sample) when present (timings are
+simulated: the corpus has none), else from the simulator's phrase lists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import websockets
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
+from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
+from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for
+
+N_EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
+LOAD_RATE = float(os.environ.get("BENCH_RATE", "500"))
+LOAD_SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+JDDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "jddc_sample" / "chat_0.1per.txt"
+
+
+def corpus() -> tuple[list[tuple[str, str, str]], str]:
+    """(session, sender, text) triples."""
+    if JDDC.exists():
+        rows = []
+        for line in JDDC.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 7:
+                rows.append((parts[0], "agent" if parts[2] == "1" else "customer", parts[6][:2000]))
+        return rows, f"JDDC sample ({len(rows)} utterances, replayed with simulated timing)"
+    rng = random.Random(7)
+    rows = []
+    for s in range(2000):
+        for turn in range(6):
+            pool = CUSTOMER_OPENERS if turn % 2 == 0 else (AGENT_VIOLATIONS if rng.random() < 0.08 else AGENT_REPLIES)
+            rows.append((f"s{s}", "customer" if turn % 2 == 0 else "agent", rng.choice(pool)))
+    return rows, "simulator phrases (JDDC sample not found)"
+
+
+def events(n: int) -> list[tuple[bytes, bytes]]:
+    rows, _ = corpus()
+    base = int(time.time() * 1000) - 3_600_000
+    out = []
+    for i in range(n):
+        session, sender, text = rows[i % len(rows)]
+        conv = f"{session}-{i // len(rows)}"
+        event = {"message_id": f"m{i}", "conversation_id": conv, "shop_id": "shop-1", "team_id": "t1",
+                 "agent_id": f"agent-{hash(session) % 20}", "customer_id": "c1", "sender": sender,
+                 "type": "message", "text": text, "ts": base + i * 100}
+        out.append((conv.encode(), json.dumps(event, ensure_ascii=False).encode()))
+    return out
+
+
+async def produce_all(bootstrap: str, topic: str, batch: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=256 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in batch]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume_rate(bootstrap: str, topic: str, partitions: int, n: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(topic, p) for p in range(partitions)])
+        await consumer.seek_to_beginning()
+        seen = 0
+        start = time.perf_counter()
+        while seen < n:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for record in records:
+                    json.loads(record.value)  # a consumer that does nothing useful still decodes
+                    seen += 1
+        return n / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+
+
+def worker_rate(module: list[str], env: dict[str, str], workdir: Path, n: int, label: str) -> float:
+    proc = Proc(module[0], env, workdir, label) if module[0] == "worker" else None
+    if proc is None:
+        import subprocess
+
+        log = open(workdir / f"{label}.log", "ab")  # noqa: SIM115
+        popen = subprocess.Popen([sys.executable, "-m", *module], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{env['ZHIJIAN_WORKER_PORT']}/zhijian/health/"
+    try:
+        def done() -> dict[str, float] | None:
+            status, body = http_json(url)
+            counters = body["counters"]
+            total = counters["processed"] + counters.get("deadlettered", 0) + counters.get("duplicates", 0)
+            return counters if status == 200 and total >= n else None
+
+        counters = wait_for(done, 300, f"{label} to process {n} events", interval=0.5)
+        return float(counters["processed"]) / max(counters["last_at"] - counters["first_at"], 1e-9)
+    finally:
+        if proc is not None:
+            proc.stop()
+        else:
+            popen.terminate()
+            popen.wait(20)
+
+
+async def alert_latency(env: dict[str, str], settings: Any, rate: float, seconds: float) -> list[float]:
+    url = f"ws://127.0.0.1:{settings.api_port}/ws/alerts?token={settings.admin_token}"
+    latencies: list[float] = []
+    sent_at: dict[str, float] = {}
+    async with websockets.connect(url) as socket:
+        async def receive() -> None:
+            async for raw in socket:
+                alert = json.loads(raw)
+                if alert["message_id"] in sent_at:
+                    latencies.append(time.time() - sent_at[alert["message_id"]])
+
+        receiver = asyncio.create_task(receive())
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+        await producer.start()
+        rng = random.Random(3)
+        start = time.perf_counter()
+        total = int(rate * seconds)
+        for i in range(total):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            conv = f"lat-{i % 400}"
+            violating = i % 10 == 0
+            text = rng.choice(AGENT_VIOLATIONS) if violating else rng.choice(AGENT_REPLIES)
+            mid = f"lat-{uuid.uuid4().hex}"
+            event = {"message_id": mid, "conversation_id": conv, "shop_id": "s", "team_id": "t", "agent_id": "a",
+                     "customer_id": "c", "sender": "agent", "type": "message", "text": text,
+                     "ts": int(time.time() * 1000)}
+            if violating:
+                sent_at[mid] = time.time()
+            await producer.send(settings.topics.messages, json.dumps(event, ensure_ascii=False).encode(),
+                                key=conv.encode())
+        await producer.stop()
+        await asyncio.sleep(5)
+        receiver.cancel()
+    return latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="zhijian-bench-"))
+    broker = EmbeddedBroker("127.0.0.1", free_port(), log_path=workdir / "tansu.log")
+    broker.start()
+    try:
+        batch = events(N_EVENTS)
+        print(f"bench: {N_EVENTS} events from {corpus()[1]}; broker Tansu at {broker.bootstrap_servers}", flush=True)
+
+        def fresh(name: str) -> tuple[dict[str, str], Any]:
+            env = stack_env(broker.bootstrap_servers, workdir, name=name)
+            settings = settings_for(env)
+            asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions))
+            asyncio.run(produce_all(broker.bootstrap_servers, settings.topics.messages, batch))
+            return env, settings
+
+        env, settings = fresh("raw")
+        raw = asyncio.run(raw_consume_rate(broker.bootstrap_servers, settings.topics.messages,
+                                           settings.partitions, N_EVENTS))
+        print(f"raw aiokafka consume:   {raw:10.0f} events/s", flush=True)
+        env, settings = fresh("noop")
+        noop = worker_rate(["bench.noop"], env, workdir, N_EVENTS, "noop")
+        print(f"faust no-op agent:      {noop:10.0f} events/s", flush=True)
+        env, settings = fresh("pipe")
+        pipeline = worker_rate(["worker"], env, workdir, N_EVENTS, "pipeline")
+        print(f"zhijian pipeline:       {pipeline:10.0f} events/s", flush=True)
+        print(f"ratio pipeline/no-op:   {pipeline / noop:10.2f}\nratio pipeline/raw:     {pipeline / raw:10.3f}")
+
+        env, settings = fresh("lat")
+        from tests.integration.harness import start_worker
+
+        worker = start_worker(env, workdir, "latency-worker")
+        api = start_api(env, workdir)
+        try:
+            wait_for(lambda: http_json(f"http://127.0.0.1:{settings.worker_port}/zhijian/health/")[1]["counters"]
+                     ["processed"] >= N_EVENTS * 0.9, 300, "catch-up before the latency run", interval=0.5)
+            latencies = asyncio.run(alert_latency(env, settings, LOAD_RATE, LOAD_SECONDS))
+        finally:
+            api.stop()
+            worker.stop()
+        expected = int(LOAD_RATE * LOAD_SECONDS) // 10
+        if latencies:
+            print(f"alert latency at {LOAD_RATE:g} msg/s for {LOAD_SECONDS:g} s: p50 {pct(latencies, 0.5) * 1000:.0f} ms, "
+                  f"p99 {pct(latencies, 0.99) * 1000:.0f} ms ({len(latencies)}/{expected} alerts received)")
+        else:
+            print(f"alert latency: no alerts received of {expected} expected")
+            return 1
+        print(f"(logs in {workdir})")
+        return 0
+    finally:
+        broker.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
