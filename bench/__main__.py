@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -25,9 +24,9 @@ from typing import Any
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for
 from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
-from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for
 
 N_EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
 LOAD_RATE = float(os.environ.get("BENCH_RATE", "500"))
@@ -204,7 +203,8 @@ def main() -> int:
             worker.stop()
         expected = int(LOAD_RATE * LOAD_SECONDS) // 10
         if latencies:
-            print(f"alert latency at {LOAD_RATE:g} msg/s for {LOAD_SECONDS:g} s: p50 {pct(latencies, 0.5) * 1000:.0f} ms, "
+            print(f"alert latency at {LOAD_RATE:g} msg/s for {LOAD_SECONDS:g} s: "
+                  f"p50 {pct(latencies, 0.5) * 1000:.0f} ms, "
                   f"p99 {pct(latencies, 0.99) * 1000:.0f} ms ({len(latencies)}/{expected} alerts received)")
         else:
             print(f"alert latency: no alerts received of {expected} expected")

@@ -156,7 +156,8 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
         stack.wait_until("stack", lambda: stack.http_ok(f"{api_url}/healthz"), 90)
         if demo:
             stack.spawn("simulator", "simulate", "--rate", str(rate))
-        print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n  direct:    {api_url}/?token={token}\n"
+        print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n"
+              f"  direct:    {api_url}/?token={token}\n"
               f"  (open the dashboard and paste the token; Ctrl-C stops everything)\n{stack.status()}\n",
               flush=True)
         while True:
