@@ -51,13 +51,14 @@ def new_state(event: ChatEvent) -> ConversationState:
     }
 
 
-def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str) -> Alert:
-    excerpt, lo, hi = excerpt_around(event.text, finding.start, finding.end)
+def _alert(event: ChatEvent, *, rule: str, severity: str, fatal: bool, start: int, end: int,
+           detected_at: str, detail: dict[str, Any]) -> Alert:
+    excerpt, lo, hi = excerpt_around(event.text, start, end)
     return Alert(
-        alert_id=alert_id_for(finding.label, event.message_id, finding.start, finding.end),
-        rule=finding.label,
-        severity=finding.severity,
-        fatal=finding.fatal,
+        alert_id=alert_id_for(rule, event.message_id, start, end),
+        rule=rule,
+        severity=severity,
+        fatal=fatal,
         conversation_id=event.conversation_id,
         shop_id=event.shop_id,
         agent_id=event.agent_id,
@@ -68,30 +69,21 @@ def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str) -> Aler
         ts=iso_from_ms(event.ts_ms),
         ts_ms=event.ts_ms,
         detected_at=detected_at,
-        detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start},
+        detail=detail,
     )
+
+
+def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str) -> Alert:
+    return _alert(event, rule=finding.label, severity=finding.severity, fatal=finding.fatal,
+                  start=finding.start, end=finding.end, detected_at=detected_at,
+                  detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start})
 
 
 def _first_response_alert(event: ChatEvent, waited_ms: int, detected_at: str) -> Alert:
     seconds = waited_ms / 1000
-    excerpt, lo, hi = excerpt_around(event.text, 0, 0)
-    return Alert(
-        alert_id=alert_id_for("slow_first_response", event.message_id, 0, 0),
-        rule="slow_first_response",
-        severity="warning",
-        fatal=False,
-        conversation_id=event.conversation_id,
-        shop_id=event.shop_id,
-        agent_id=event.agent_id,
-        team_id=event.team_id,
-        message_id=event.message_id,
-        excerpt=excerpt,
-        span=(lo, hi),
-        ts=iso_from_ms(event.ts_ms),
-        ts_ms=event.ts_ms,
-        detected_at=detected_at,
-        detail={"first_response_s": round(seconds, 3), "points": first_response_points(seconds)},
-    )
+    return _alert(event, rule="slow_first_response", severity="warning", fatal=False, start=0, end=0,
+                  detected_at=detected_at,
+                  detail={"first_response_s": round(seconds, 3), "points": first_response_points(seconds)})
 
 
 def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: int) -> Outcome:
