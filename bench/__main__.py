@@ -173,7 +173,8 @@ def main() -> int:
         def fresh(name: str) -> tuple[dict[str, str], Any]:
             env = stack_env(broker.bootstrap_servers, workdir, name=name)
             settings = settings_for(env)
-            asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions))
+            asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
+                                      compacted=settings.topics.compacted()))
             asyncio.run(produce_all(broker.bootstrap_servers, settings.topics.messages, batch))
             return env, settings
 

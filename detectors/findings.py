@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 SEVERITIES = ("info", "warning", "critical")
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One rule hit. ``start``/``end`` are offsets into the original text (end exclusive)."""
+    """One rule hit. ``start``/``end`` are offsets into the original text (end exclusive).
+
+    ``alert`` says whether the rule raises a live alert or only counts toward the score;
+    ``ruleset`` is the version of the rule set the finding was made with.
+    """
 
     label: str
     rule_id: str
@@ -18,3 +23,8 @@ class Finding:
     matched: str
     severity: str
     fatal: bool
+    alert: bool = True
+    ruleset: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

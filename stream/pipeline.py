@@ -7,10 +7,10 @@ alerts for ``chat.alerts`` and activity records for the per-agent tally.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors import Finding, detect_agent_message
+from detectors import Finding, RuleBook, load_ruleset
 from zhijian.alerts import Alert, alert_id_for, excerpt_around, iso_from_ms
 from zhijian.contract import ChatEvent
 
@@ -20,6 +20,15 @@ FIRST_RESPONSE_ALERT_S = 25.0  # over this the item scores 0: worth a supervisor
 SEEN_IDS_KEPT = 500  # per conversation; a conversation longer than this is an outlier
 
 ConversationState = dict[str, Any]
+_default_book: RuleBook | None = None
+
+
+def default_rulebook() -> RuleBook:
+    """The seed rules, for callers (tests, tools) that do not follow live rule changes."""
+    global _default_book
+    if _default_book is None:
+        _default_book = RuleBook(load_ruleset())
+    return _default_book
 
 
 def first_response_points(seconds: float) -> int:
@@ -46,6 +55,7 @@ def new_state(event: ChatEvent) -> ConversationState:
         "first_customer_ts": None,
         "first_agent_ts": None,
         "first_response_ms": None,
+        "alerted": {},  # rule_id -> [ts_ms of the last live alert, findings suppressed since]
         "last_ts": event.ts_ms,
         "ended": False,
     }
@@ -73,10 +83,36 @@ def _alert(event: ChatEvent, *, rule: str, severity: str, fatal: bool, start: in
     )
 
 
-def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str) -> Alert:
+def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str, repeats: int) -> Alert:
     return _alert(event, rule=finding.label, severity=finding.severity, fatal=finding.fatal,
                   start=finding.start, end=finding.end, detected_at=detected_at,
-                  detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start})
+                  detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start,
+                          "ruleset": finding.ruleset, "sender": event.sender,
+                          "repeats_since_last_alert": repeats})
+
+
+def _throttled_alerts(state: ConversationState, event: ChatEvent, findings: list[Finding], book: RuleBook,
+                      detected_at: str) -> list[Alert]:
+    """One live alert per rule and conversation within the rule's throttle window.
+
+    Every finding still counts (activity); the suppressed ones are reported as a repeat count
+    on the next alert of that rule, so a supervisor sees "3 more" instead of three alerts.
+    """
+    alerted = dict(state.get("alerted") or {})
+    alerts = []
+    for finding in findings:
+        if not finding.alert:
+            continue
+        rule = book.ruleset.rule(finding.rule_id)
+        window_ms = int((rule.throttle_s if rule else 0) * 1000)
+        last_ts, suppressed = alerted.get(finding.rule_id, (None, 0))
+        if last_ts is not None and window_ms and abs(event.ts_ms - last_ts) < window_ms:
+            alerted[finding.rule_id] = [last_ts, suppressed + 1]
+            continue
+        alerts.append(_finding_alert(event, finding, detected_at, suppressed))
+        alerted[finding.rule_id] = [event.ts_ms, 0]
+    state["alerted"] = alerted
+    return alerts
 
 
 def _first_response_alert(event: ChatEvent, waited_ms: int, detected_at: str) -> Alert:
@@ -86,8 +122,10 @@ def _first_response_alert(event: ChatEvent, waited_ms: int, detected_at: str) ->
                   detail={"first_response_s": round(seconds, 3), "points": first_response_points(seconds)})
 
 
-def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: int) -> Outcome:
-    """Apply one valid event to its conversation's state."""
+def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: int,
+                  book: RuleBook | None = None) -> Outcome:
+    """Apply one valid event to its conversation's state, detecting with ``book``'s rules."""
+    book = book or default_rulebook()
     if state is None:
         state = new_state(event)
     elif event.message_id in state["seen"]:
@@ -115,6 +153,11 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
         first = state["first_customer_ts"]
         if first is None or event.ts_ms < first:
             state["first_customer_ts"] = event.ts_ms
+        findings = book.detect(event.text, "customer", event.shop_id)
+        if findings:  # an angry customer: the supervisor may want to step in (安抚)
+            if event.agent_id is None and state["agent_id"] is not None:
+                event = replace(event, agent_id=state["agent_id"])
+            outcome.alerts.extend(_throttled_alerts(state, event, findings, book, iso_from_ms(now_ms)))
         return outcome
     if event.sender != "agent":
         return outcome  # bot and system messages are not a human agent's response
@@ -130,15 +173,19 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
             if first_response_ms > FIRST_RESPONSE_ALERT_S * 1000:
                 outcome.alerts.append(_first_response_alert(event, first_response_ms, detected_at))
 
-    for finding in detect_agent_message(event.text):
-        outcome.alerts.append(_finding_alert(event, finding, detected_at))
+    findings = book.detect(event.text, "agent", event.shop_id)
+    outcome.alerts.extend(_throttled_alerts(state, event, findings, book, detected_at))
 
+    rules = [finding.label for finding in findings]  # every finding counts, alerted or not
+    if any(alert.rule == "slow_first_response" for alert in outcome.alerts):
+        rules.append("slow_first_response")
     outcome.activity.append(
         {
             "agent_id": event.agent_id,
             "team_id": event.team_id,
             "message_id": event.message_id,
-            "rules": [alert.rule for alert in outcome.alerts],
+            "rules": rules,
+            "ruleset": book.ruleset.version,
             "first_response_ms": first_response_ms,
         }
     )

@@ -20,7 +20,7 @@ def empty_tally(agent_id: str, team_id: str | None) -> Tally:
         "agent_id": agent_id,
         "team_id": team_id,
         "messages": 0,
-        "alerts": 0,
+        "findings": 0,  # every rule hit, alerted or throttled
         "by_rule": {},
         "first_responses": 0,
         "first_response_ms_total": 0,
@@ -49,7 +49,7 @@ def apply_activity(tally: Tally | None, record: dict[str, Any]) -> tuple[Tally, 
         for rule in rules:
             by_rule[rule] = by_rule.get(rule, 0) + 1
         tally["by_rule"] = by_rule
-        tally["alerts"] += len(rules)
+        tally["findings"] += len(rules)
     if record.get("first_response_ms") is not None:
         tally["first_responses"] += 1
         tally["first_response_ms_total"] += int(record["first_response_ms"])
@@ -64,7 +64,7 @@ def public_view(tally: Tally) -> dict[str, Any]:
         "agent_id": tally["agent_id"],
         "team_id": tally["team_id"],
         "messages": tally["messages"],
-        "alerts": tally["alerts"],
+        "findings": tally["findings"],
         "by_rule": tally["by_rule"],
         "first_responses": count,
         "first_response_mean_s": None if mean_s is None else round(mean_s, 3),

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
@@ -45,9 +46,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 async def ensure_topics(
     bootstrap_servers: str, names: list[str], *, partitions: int, replication_factor: int = 1,
-    timeout_s: float = 30.0,
+    timeout_s: float = 30.0, compacted: Sequence[str] = (),
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
+    """Create the topics that do not exist yet; return the names created.
+
+    ``compacted`` names get one partition and ``cleanup.policy=compact`` (latest value per key).
+    """
+    names = [*names, *compacted]
     deadline = time.monotonic() + timeout_s
     while True:
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5000)
@@ -58,7 +63,11 @@ async def ensure_topics(
             if missing:
                 # Another process may create one between list and create: fine.
                 with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics([NewTopic(n, partitions, replication_factor) for n in missing])
+                    await admin.create_topics([
+                        NewTopic(n, 1, replication_factor, topic_configs={"cleanup.policy": "compact"})
+                        if n in compacted else NewTopic(n, partitions, replication_factor)
+                        for n in missing
+                    ])
             return missing
         except (KafkaError, OSError) as exc:
             if time.monotonic() > deadline:

@@ -30,7 +30,8 @@ def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         created = asyncio.run(
-            ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions)
+            ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
+                          compacted=settings.topics.compacted())
         )
         print(f"broker ready on {broker.bootstrap_servers}; created topics: {', '.join(created) or 'none'}",
               flush=True)
@@ -48,6 +49,7 @@ def cmd_topics(settings: Settings, _: argparse.Namespace) -> int:
 
     created = asyncio.run(
         ensure_topics(settings.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
+                      compacted=settings.topics.compacted(),
                       replication_factor=settings.replication_factor)
     )
     print(f"created: {', '.join(created) or 'none (all exist)'}")
@@ -111,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start broker, worker and API (and the simulator with --demo)")
     up.add_argument("--demo", action="store_true", help="also run the traffic simulator")
     up.add_argument("--rate", type=float, default=5.0, help="simulator messages per second")
+    from zhijian import qa_commands
+
+    qa_commands.add_arguments(sub)
     return parser
 
 
@@ -126,6 +131,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("detect", "eval"):  # offline tools: no settings, no logging setup
+        from zhijian import qa_commands
+
+        return qa_commands.cmd_detect(args) if args.command == "detect" else qa_commands.cmd_eval(args)
     if args.command not in ("worker",):
         logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()

@@ -60,8 +60,18 @@ class Topics:
         """Internal: per-agent activity keyed by agent_id (feeds the tally table)."""
         return f"{self.prefix}zhijian.agent-activity"
 
+    @property
+    def rules(self) -> str:
+        """The rule set in force: one partition, compacted; the API publishes, workers follow."""
+        return f"{self.prefix}chat.rules"
+
     def all(self) -> list[str]:
+        """Topics with the configured partition count."""
         return [self.messages, self.alerts, self.deadletter, self.agent_activity]
+
+    def compacted(self) -> list[str]:
+        """Single-partition, compacted topics."""
+        return [self.rules]
 
 
 @dataclass(frozen=True)

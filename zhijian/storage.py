@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -50,6 +51,19 @@ alerts = Table(
     Column("payload", Text, nullable=False),
 )
 Index("ix_alerts_ts", alerts.c.ts_ms)
+
+# Every rule set a QA lead published, newest revision wins. The broker topic only carries
+# the change to running workers; this table is the record (and who changed what, when).
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("revision", BigInteger, primary_key=True, autoincrement=False),
+    Column("version", String(64), nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("document", Text, nullable=False),
+)
 Index("ix_alerts_agent_ts", alerts.c.agent_id, alerts.c.ts_ms)
 
 
@@ -130,6 +144,36 @@ class Store:
     def count_alerts(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(alerts)).scalar_one())
+
+    def save_ruleset(self, document: dict[str, Any], *, author: str, created_at: str,
+                     make: Any) -> tuple[int, dict[str, Any]]:
+        """Store ``document`` as the next revision. ``make(document, revision)`` returns the
+        final document and its digest (it stamps revision and version, and validates)."""
+        for _ in range(5):  # two publishers racing for the same revision: retry with the next
+            with self.engine.begin() as conn:
+                latest = conn.execute(select(func.max(rule_sets.c.revision))).scalar() or 0
+                revision = int(latest) + 1
+                final, digest = make(document, revision)
+                try:
+                    conn.execute(rule_sets.insert().values(
+                        revision=revision, version=final["version"], digest=digest, author=author,
+                        created_at=created_at, document=json.dumps(final, ensure_ascii=False, sort_keys=True)))
+                except IntegrityError:
+                    continue
+            return revision, final
+        raise RuntimeError("could not allocate a rule-set revision")
+
+    def latest_ruleset(self) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(rule_sets.c.document).order_by(rule_sets.c.revision.desc()).limit(1)).first()
+        return json.loads(row[0]) if row else None
+
+    def ruleset_history(self, limit: int = 50) -> list[dict[str, Any]]:
+        columns = (rule_sets.c.revision, rule_sets.c.version, rule_sets.c.digest, rule_sets.c.author,
+                   rule_sets.c.created_at)
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*columns).order_by(rule_sets.c.revision.desc()).limit(limit)).all()
+        return [dict(row._mapping) for row in rows]
 
     def dispose(self) -> None:
         self.engine.dispose()

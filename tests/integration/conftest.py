@@ -41,7 +41,8 @@ class Stack:
 def prepare(broker: EmbeddedBroker, workdir: Path, name: str) -> tuple[dict[str, str], Settings]:
     env = stack_env(broker.bootstrap_servers, workdir, name=name)
     settings = settings_for(env)
-    asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions))
+    asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
+                              compacted=settings.topics.compacted()))
     return env, settings
 
 

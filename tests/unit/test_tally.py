@@ -6,7 +6,7 @@ def record(offset: int, partition: int = 0, rules: list[str] | None = None, fr: 
             "first_response_ms": fr, "src_partition": partition, "src_offset": offset}
 
 
-def test_counts_messages_alerts_and_first_responses() -> None:
+def test_counts_messages_findings_and_first_responses() -> None:
     tally = None
     for rec in [record(1, fr=4000), record(2, rules=["banned_word"]), record(0, partition=1, fr=8000,
                                                                                    rules=["banned_word", "x"])]:
@@ -14,7 +14,7 @@ def test_counts_messages_alerts_and_first_responses() -> None:
         assert applied
     assert tally is not None
     view = public_view(tally)
-    assert view["messages"] == 3 and view["alerts"] == 3
+    assert view["messages"] == 3 and view["findings"] == 3
     assert view["by_rule"] == {"banned_word": 2, "x": 1}
     assert view["first_responses"] == 2 and view["first_response_mean_s"] == 6.0
 
@@ -24,4 +24,4 @@ def test_redelivered_records_are_not_counted_twice() -> None:
     again, applied = apply_activity(tally, record(5, rules=["banned_word"]))
     older, applied_older = apply_activity(tally, record(3))
     assert not applied and not applied_older
-    assert public_view(again)["messages"] == 1 and public_view(older)["alerts"] == 1
+    assert public_view(again)["messages"] == 1 and public_view(older)["findings"] == 1

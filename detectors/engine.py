@@ -1,0 +1,190 @@
+"""The matching engine: one compiled rule set, text in, findings out.
+
+All literal terms and exception words of every rule for one sender go into one Aho-Corasick
+automaton, so a message is scanned once whatever the number of rules. Regular-expression
+rules run only when their cheap screen (``requires`` / ``requires_pattern``) passes. No rule
+of the seed needs word segmentation: exception words settle word boundaries (感恩 for 恩,
+迷你 for 你) at a fraction of jieba's cost.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import ahocorasick
+
+from detectors.findings import Finding
+from detectors.normalise import Normalised, Normaliser
+from detectors.ruleset import SENDERS, Rule, RuleSet
+from detectors.validators import VALIDATORS
+
+Span = tuple[int, int]
+TERM, EXCEPTION, TRIGGER = 0, 1, 2  # what an automaton word means for its rule
+
+
+@dataclass(frozen=True, slots=True)
+class _RegexRule:
+    index: int
+    patterns: tuple[re.Pattern[str], ...]
+    gated: bool  # runs only if a ``requires`` word occurred or its screen matched
+    screen: int  # index into _SenderRules.screens, or -1
+    validator: Callable[[str], bool] | None
+
+
+class _SenderRules:
+    """The compiled rules that apply to one sender (agent or customer)."""
+
+    def __init__(self, rules: list[tuple[int, Rule]], normalise: Normaliser) -> None:
+        words: dict[str, list[tuple[int, int]]] = {}
+        for index, rule in rules:
+            for kind, listed in ((TERM, rule.terms), (EXCEPTION, rule.exceptions), (TRIGGER, rule.requires)):
+                for word in listed:
+                    words.setdefault(normalise(word).text, []).append((index, kind))
+        self.automaton: ahocorasick.Automaton | None = None
+        if words:
+            self.automaton = ahocorasick.Automaton()
+            for word, entries in words.items():
+                self.automaton.add_word(word, (len(word), tuple(entries)))
+            self.automaton.make_automaton()
+        screens = sorted({rule.requires_pattern for _, rule in rules if rule.patterns and rule.requires_pattern})
+        self.screens = tuple(re.compile(screen) for screen in screens)  # each runs at most once per message
+        self.regex_rules = tuple(
+            _RegexRule(
+                index=index,
+                patterns=tuple(re.compile(p) for p in rule.patterns),
+                gated=bool(rule.requires or rule.requires_pattern),
+                screen=screens.index(rule.requires_pattern) if rule.requires_pattern else -1,
+                validator=VALIDATORS[rule.validator] if rule.validator else None,
+            )
+            for index, rule in rules
+            if rule.patterns
+        )
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    """Overlapping or touching spans become one (哦哦 spread over a run, 不知道 inside 我不知道)."""
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        last_start, last_end = merged[-1]
+        if start <= last_end:
+            merged[-1] = (last_start, max(last_end, end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class Detector:
+    """A rule set compiled for matching. Immutable and safe to share between tasks."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self.ruleset = ruleset
+        self.version = ruleset.version
+        self.normalise = Normaliser(ruleset.variants)
+        self.rules = tuple(rule for rule in ruleset.rules if rule.enabled)
+        self._by_sender = {
+            sender: _SenderRules([(i, r) for i, r in enumerate(self.rules) if r.applies_to == sender], self.normalise)
+            for sender in SENDERS
+        }
+        self._context = tuple(
+            tuple(self.normalise(word).text for word in rule.context_exceptions) for rule in self.rules
+        )
+
+    def detect(self, text: str, sender: str) -> list[Finding]:
+        """Findings for one message from ``sender`` ("agent" or "customer"), in text order."""
+        compiled = self._by_sender.get(sender)
+        if compiled is None or not text:
+            return []
+        norm = self.normalise(text)
+        hits: dict[int, list[Span]] = {}
+        excepted: dict[int, list[Span]] = {}
+        triggered: set[int] = set()
+        if compiled.automaton is not None:
+            for end, (length, entries) in compiled.automaton.iter(norm.text):
+                span = (end - length + 1, end + 1)
+                for index, kind in entries:
+                    if kind == TERM:
+                        hits.setdefault(index, []).append(span)
+                    elif kind == EXCEPTION:
+                        excepted.setdefault(index, []).append(span)
+                    else:
+                        triggered.add(index)
+        screened: list[bool | None] = [None] * len(compiled.screens)
+        for regex_rule in compiled.regex_rules:
+            if regex_rule.gated and regex_rule.index not in triggered:
+                if regex_rule.screen < 0:
+                    continue
+                passed = screened[regex_rule.screen]
+                if passed is None:
+                    passed = screened[regex_rule.screen] = bool(compiled.screens[regex_rule.screen].search(norm.text))
+                if not passed:
+                    continue
+            for pattern in regex_rule.patterns:
+                for match in pattern.finditer(norm.text):
+                    if regex_rule.validator is None or regex_rule.validator(match.group()):
+                        hits.setdefault(regex_rule.index, []).append(match.span())
+        if not hits:
+            return []
+        findings: list[Finding] = []
+        for index, spans in hits.items():
+            kept = self._keep(index, spans, excepted.get(index, ()), norm)
+            if kept:
+                findings.extend(self._finding(self.rules[index], span, norm, text) for span in _merge(kept))
+        findings.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return findings
+
+    def _keep(self, index: int, spans: list[Span], excepted: tuple[Span, ...] | list[Span],
+              norm: Normalised) -> list[Span]:
+        context = self._context[index]
+        width = self.rules[index].context_chars
+        kept = []
+        for start, end in spans:
+            if any(lo <= start and end <= hi for lo, hi in excepted):
+                continue
+            # the context may stand just before the hit or inside it (维修点地址是上海市…88号)
+            if context and any(word in norm.text[max(0, start - width - len(word)):end] for word in context):
+                continue
+            kept.append((start, end))
+        return kept
+
+    def _finding(self, rule: Rule, span: Span, norm: Normalised, text: str) -> Finding:
+        start, end = norm.original_span(*span)
+        return Finding(label=rule.label, rule_id=rule.id, start=start, end=end, matched=text[start:end],
+                       severity=rule.severity, fatal=rule.fatal, alert=rule.alert, ruleset=self.version)
+
+
+class RuleBook:
+    """The rule set in force, compiled per shop on first use; replaced whole on a live change."""
+
+    def __init__(self, ruleset: RuleSet) -> None:
+        self._lock = threading.Lock()
+        self._ruleset = ruleset
+        self._detectors: dict[str, Detector] = {}
+
+    @property
+    def ruleset(self) -> RuleSet:
+        return self._ruleset
+
+    def replace(self, ruleset: RuleSet) -> bool:
+        """Install ``ruleset`` if it is newer than the one in force; True if installed."""
+        with self._lock:
+            if ruleset.revision < self._ruleset.revision or ruleset.digest == self._ruleset.digest:
+                return False
+            self._ruleset = ruleset
+            self._detectors = {}
+            return True
+
+    def detector(self, shop_id: str | None) -> Detector:
+        key = shop_id if shop_id is not None and shop_id in self._ruleset.shops else ""
+        detector = self._detectors.get(key)
+        if detector is None:
+            with self._lock:
+                detector = Detector(self._ruleset.for_shop(key or None))
+                self._detectors[key] = detector
+        return detector
+
+    def detect(self, text: str, sender: str, shop_id: str | None = None) -> list[Finding]:
+        return self.detector(shop_id).detect(text, sender)

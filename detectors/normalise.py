@@ -1,0 +1,183 @@
+"""Text normalisation before matching, with a map back to the original offsets.
+
+Agents and customers defeat naive keyword lists with full-width letters (ＱＱ), traditional
+characters (妳有病嗎), characters spread apart (你 有 病, 你*有*病) and repeats (你你你). Rules are
+matched on a normalised copy of the text; every normalised character remembers the span of
+original text it came from, so findings still highlight the original.
+
+Steps: NFKC (full/half width), lower case, traditional → simplified (OpenCC's t2s table, one
+character at a time) plus the rule set's own variant map (妳 → 你), dropping whitespace and
+decoration symbols that stand between two CJK characters, and collapsing a run of the same
+CJK character into one. Patterns go through the same function, so 谢谢 in a rule still matches
+谢谢 in a message. Most messages need none of this: they take a fast path with no
+per-character work.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+_CJK_LO, _CJK_HI = 0x4E00, 0x9FFF
+# Punctuation that ends or separates clauses: never dropped, so phrases do not join across it.
+# A filler is anything that is neither a CJK character, a letter or digit, nor clause punctuation.
+_FILLER = r"(?:[^\u4e00-\u9fff\w，。！？；：、…,.!?;:~．～\n]|_)"
+_INVISIBLE_CATEGORIES = frozenset({"Cf"})  # zero-width joiners and the like: dropped anywhere
+
+
+def is_cjk(char: str) -> bool:
+    return _CJK_LO <= ord(char) <= _CJK_HI
+
+
+@lru_cache(maxsize=1)
+def _opencc_t2s() -> dict[int, str]:
+    """Single-character traditional → simplified pairs from OpenCC, computed once."""
+    import opencc  # a C++ library with its dictionaries in the wheel; nothing is downloaded
+
+    converter = opencc.OpenCC("t2s")
+    chars = [chr(code) for code in range(_CJK_LO, _CJK_HI + 1)]
+    converted = converter.convert("\n".join(chars)).split("\n")
+    if len(converted) != len(chars):  # a phrase rule joined lines: fall back to per-character calls
+        converted = [converter.convert(char) for char in chars]
+    return {ord(src): dst for src, dst in zip(chars, converted, strict=True) if src != dst and len(dst) == 1}
+
+
+def translation_table(variants: Mapping[str, str]) -> dict[int, str]:
+    table = dict(_opencc_t2s())
+    table.update({ord(src): dst for src, dst in variants.items()})
+    return table
+
+
+@lru_cache(maxsize=1)
+def _nfkc_lower_changes() -> str:
+    """A regex character class of the BMP characters NFKC plus lower case turn into other
+    letters or digits (ＱＱ → qq, １２３ → 123, Ａ → a)."""
+    ranges: list[list[int]] = []
+    for code in range(0x20, 0x10000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        folded = unicodedata.normalize("NFKC", char).lower()
+        # full-width punctuation (，！？) folds to ASCII punctuation, which no rule needs: skip it
+        if folded != char and any(c.isalnum() for c in folded):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    return "".join(re.escape(chr(lo)) if lo == hi else f"{re.escape(chr(lo))}-{re.escape(chr(hi))}"
+                   for lo, hi in ranges)
+
+
+@dataclass(slots=True)
+class Normalised:
+    """The normalised text; ``starts[i]``/``ends[i]`` give the original span of character i.
+
+    Both are ``None`` when normalisation kept every character in place (the common case).
+    When only repeats were collapsed, the maps are built on first use by ``rebuild``: most
+    messages have no finding, so most never need them.
+    """
+
+    text: str
+    starts: tuple[int, ...] | None = None
+    ends: tuple[int, ...] | None = None
+    rebuild: Callable[[], Normalised] | None = None
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a half-open span of the normalised text back to the original text."""
+        if self.rebuild is not None:
+            full = self.rebuild()
+            self.starts, self.ends, self.rebuild = full.starts, full.ends, None
+        if self.starts is None or self.ends is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+class Normaliser:
+    def __init__(self, variants: Mapping[str, str] | None = None) -> None:
+        self._table = translation_table(variants or {})
+        # Characters that NFKC or lower case would change, and traditional characters: most
+        # texts have neither, and the conversions cost far more than these two scans.
+        self._nfkc_changes = re.compile(f"[{_nfkc_lower_changes()}\u200b-\u200f\u2060\ufeff\u00ad]")
+        self._traditional = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(self._table)) + "]")
+        self._repeat = re.compile(r"([\u4e00-\u9fff])\1")
+        self._filler_after_cjk = re.compile(rf"[\u4e00-\u9fff]{_FILLER}")
+        self._invisible = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
+        # Fillers between two CJK characters, one of which stands alone (你 有 病), so two clauses
+        # the writer separated with a space (稍等哈  给您查) stay apart.
+        self._filler_run = re.compile(
+            rf"(?<![\u4e00-\u9fff][\u4e00-\u9fff])(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff])"
+            rf"|(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
+        )
+        self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
+
+    def __call__(self, text: str) -> Normalised:
+        quick = text
+        if self._nfkc_changes.search(text):
+            quick = unicodedata.normalize("NFKC", text).lower()
+            if len(quick) != len(text) or self._invisible.search(quick):
+                return self._slow(text)
+        if self._traditional.search(quick):
+            quick = quick.translate(self._table)
+        out = quick
+        if self._filler_after_cjk.search(out):
+            out = self._filler_run.sub("", out)
+        if self._repeat.search(out):
+            out = self._repeat_run.sub(r"\1", out)
+        if out == quick:
+            return Normalised(quick)
+        return Normalised(out, rebuild=lambda: self._slow(text))
+
+    def _slow(self, text: str) -> Normalised:
+        chars, starts, ends = self._per_character(text)
+        # Drop fillers between CJK characters where one neighbour stands alone (see _filler_run).
+        edits = [(*match.span(), False) for match in self._filler_run.finditer(chars)]
+        chars, starts, ends = _edit(chars, starts, ends, edits)
+        # Collapse a run of one CJK character into one (你你你 → 你, 谢谢 → 谢 in text and rules alike).
+        runs = [(m.start(), m.end(), True) for m in self._repeat_run.finditer(chars)]
+        chars, starts, ends = _edit(chars, starts, ends, runs)
+        return Normalised(chars, tuple(starts), tuple(ends))
+
+    def _per_character(self, text: str) -> tuple[str, list[int], list[int]]:
+        """NFKC, lower, simplify and drop invisible characters, remembering each one's origin."""
+        quick = unicodedata.normalize("NFKC", text).lower().translate(self._table)
+        if len(quick) == len(text):
+            starts = list(range(len(text)))
+            ends = list(range(1, len(text) + 1))
+            invisible = [(m.start(), m.end(), False) for m in self._invisible.finditer(quick)]
+            return _edit(quick, starts, ends, invisible) if invisible else (quick, starts, ends)
+        chars: list[str] = []
+        starts = []
+        for index, original in enumerate(text):
+            for char in unicodedata.normalize("NFKC", original).lower().translate(self._table):
+                if unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
+                    chars.append(char)
+                    starts.append(index)
+        return "".join(chars), starts, [start + 1 for start in starts]
+
+
+def _edit(text: str, starts: list[int], ends: list[int],
+          edits: list[tuple[int, int, bool]]) -> tuple[str, list[int], list[int]]:
+    """Apply ordered, non-overlapping edits: (lo, hi, keep_one) deletes text[lo:hi] or keeps its
+    first character spanning the whole range. The origin maps follow."""
+    if not edits:
+        return text, starts, ends
+    out: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    position = 0
+    for lo, hi, keep_one in edits:
+        out.append(text[position:lo])
+        new_starts.extend(starts[position:lo])
+        new_ends.extend(ends[position:lo])
+        if keep_one:
+            out.append(text[lo])
+            new_starts.append(starts[lo])
+            new_ends.append(ends[hi - 1])
+        position = hi
+    out.append(text[position:])
+    new_starts.extend(starts[position:])
+    new_ends.extend(ends[position:])
+    return "".join(out), new_starts, new_ends

@@ -1,0 +1,299 @@
+"""The rule set as data: loading, validation, per-shop overrides, versions.
+
+A rule set is one document (TOML on disk, JSON on the wire and in the database). The seed
+defaults live in ``detectors/rulesets/seed.toml``. Shops override it under ``shops``:
+
+    [shops."shop-7"]
+    disable = ["impolite_address.ni"]
+    [[shops."shop-7".rules]]          # an existing id: change fields, add or remove terms
+    id = "banned_word.modal_particle"
+    remove_terms = ["哦"]
+    [[shops."shop-7".rules]]          # a new id: a complete rule of the shop's own
+    id = "forbidden_phrase.shop7"
+    label = "forbidden_phrase"
+    terms = ["自己看详情页"]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from detectors.findings import SEVERITIES
+from detectors.validators import VALIDATORS
+
+MESSAGE_LABELS = (
+    "banned_word", "impolite_address", "forbidden_phrase", "conflict", "deflection", "pii_leak", "customer_anger",
+)
+CONVERSATION_LABELS = ("missing_greeting", "missing_closing", "politeness_rate")
+LABELS = MESSAGE_LABELS + CONVERSATION_LABELS
+SENDERS = ("agent", "customer")
+SEED_PATH = Path(__file__).with_name("rulesets") / "seed.toml"
+
+
+class RuleSetError(ValueError):
+    """The document is not a valid rule set; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    label: str
+    applies_to: str = "agent"
+    severity: str = "warning"
+    fatal: bool = False
+    alert: bool = True
+    throttle_s: float = 300.0
+    enabled: bool = True
+    terms: tuple[str, ...] = ()
+    exceptions: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # patterns run only if one of these occurs in the text
+    requires_pattern: str | None = None  # ... or if this cheap regular expression matches
+    validator: str | None = None
+    context_exceptions: tuple[str, ...] = ()
+    context_chars: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseCheck:
+    label: str
+    phrases: tuple[str, ...]
+    severity: str = "info"
+    alert: bool = False
+    window: int = 2  # the first (greeting) or last (closing) agent messages searched
+    exceptions: tuple[str, ...] = ()
+    tiers: tuple[tuple[float, int], ...] = ()  # politeness only: (minimum share, points), best first
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRules:
+    greeting: PhraseCheck
+    closing: PhraseCheck
+    politeness: PhraseCheck
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: str
+    revision: int
+    rules: tuple[Rule, ...]
+    conversation: ConversationRules
+    variants: Mapping[str, str] = field(default_factory=dict)
+    shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the document: two workers with the same digest apply the same rules."""
+        canonical = json.dumps(self.document, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.blake2b(canonical, digest_size=6).hexdigest()
+
+    def rule(self, rule_id: str) -> Rule | None:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        return None
+
+    def for_shop(self, shop_id: str | None) -> RuleSet:
+        """This rule set with the shop's overrides applied (itself if the shop has none)."""
+        override = self.shops.get(shop_id or "")
+        if not override:
+            return self
+        return _apply_override(self, str(shop_id), override)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.document, ensure_ascii=False, sort_keys=True).encode()
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise RuleSetError(f"{where}: expected a list of non-empty strings")
+    return tuple(value)
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise RuleSetError(f"{where}: invalid regular expression {pattern!r}: {exc}") from None
+
+
+_RULE_FIELDS = {f for f in Rule.__dataclass_fields__}
+_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions"}
+
+
+def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
+    unknown = set(raw) - _RULE_FIELDS - {"description"}
+    if unknown:
+        raise RuleSetError(f"{where}: unknown field(s) {sorted(unknown)}")
+    if not isinstance(raw.get("id"), str) or not raw["id"]:
+        raise RuleSetError(f"{where}: every rule needs an id")
+    where = f"rule {raw['id']!r}"
+    values: dict[str, Any] = {k: v for k, v in raw.items() if k in _RULE_FIELDS}
+    for name in _LIST_FIELDS & set(values):
+        values[name] = _strings(values[name], f"{where}.{name}")
+    rule = Rule(**values)
+    if rule.label not in MESSAGE_LABELS:
+        raise RuleSetError(f"{where}: label {rule.label!r} is not one of {', '.join(MESSAGE_LABELS)}")
+    if rule.applies_to not in SENDERS:
+        raise RuleSetError(f"{where}: applies_to must be one of {SENDERS}")
+    if rule.severity not in SEVERITIES:
+        raise RuleSetError(f"{where}: severity must be one of {SEVERITIES}")
+    if rule.validator is not None and rule.validator not in VALIDATORS:
+        raise RuleSetError(f"{where}: unknown validator {rule.validator!r} (known: {', '.join(VALIDATORS)})")
+    if not (rule.terms or rule.patterns):
+        raise RuleSetError(f"{where}: a rule needs terms or patterns")
+    if not isinstance(rule.throttle_s, int | float) or rule.throttle_s < 0:
+        raise RuleSetError(f"{where}: throttle_s must be a number ≥ 0")
+    for pattern in (*rule.patterns, *([rule.requires_pattern] if rule.requires_pattern else [])):
+        _check_regex(pattern, where)
+    return rule
+
+
+def _phrase_check(raw: Any, where: str, *, label: str, window_key: str | None) -> PhraseCheck:
+    if not isinstance(raw, Mapping):
+        raise RuleSetError(f"{where}: missing")
+    if raw.get("label", label) != label:
+        raise RuleSetError(f"{where}: label must be {label!r}")
+    tiers: tuple[tuple[float, int], ...] = ()
+    if "tiers" in raw:
+        try:
+            tiers = tuple((float(share), int(points)) for share, points in raw["tiers"])
+        except (TypeError, ValueError):
+            raise RuleSetError(f"{where}.tiers: expected a list of [share, points] pairs") from None
+    severity = raw.get("severity", "info")
+    if severity not in SEVERITIES:
+        raise RuleSetError(f"{where}: severity must be one of {SEVERITIES}")
+    return PhraseCheck(
+        label=label, phrases=_strings(raw.get("phrases"), f"{where}.phrases"), severity=severity,
+        alert=bool(raw.get("alert", False)), window=int(raw.get(window_key, 2)) if window_key else 0,
+        exceptions=_strings(raw.get("exceptions"), f"{where}.exceptions"), tiers=tiers,
+    )
+
+
+def parse_ruleset(document: Mapping[str, Any]) -> RuleSet:
+    """Validate a rule-set document and build the rule set. Raises :class:`RuleSetError`."""
+    if not isinstance(document, Mapping):
+        raise RuleSetError("a rule set is a JSON object / TOML table")
+    if document.get("schema", 1) != 1:
+        raise RuleSetError(f"unsupported schema {document.get('schema')!r} (this version reads schema 1)")
+    version, revision = document.get("version"), document.get("revision", 0)
+    if not isinstance(version, str) or not version:
+        raise RuleSetError("version: a non-empty string is required")
+    if not isinstance(revision, int) or revision < 0:
+        raise RuleSetError("revision: a non-negative integer is required")
+    raw_rules = document.get("rules")
+    if not isinstance(raw_rules, list):
+        raise RuleSetError("rules: expected a list of rules")
+    rules = tuple(parse_rule(raw, f"rules[{index}]") for index, raw in enumerate(raw_rules))
+    ids = [rule.id for rule in rules]
+    duplicated = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
+    if duplicated:
+        raise RuleSetError(f"rules: duplicate id(s) {duplicated}")
+    conv = document.get("conversation") or {}
+    conversation = ConversationRules(
+        greeting=_phrase_check(conv.get("greeting"), "conversation.greeting", label="missing_greeting",
+                               window_key="within_first"),
+        closing=_phrase_check(conv.get("closing"), "conversation.closing", label="missing_closing",
+                              window_key="within_last"),
+        politeness=_phrase_check(conv.get("politeness"), "conversation.politeness", label="politeness_rate",
+                                 window_key=None),
+    )
+    variants = dict((document.get("normalise") or {}).get("variants") or {})
+    if not all(isinstance(k, str) and isinstance(v, str) and len(k) == 1 for k, v in variants.items()):
+        raise RuleSetError("normalise.variants: map single characters to strings")
+    shops = document.get("shops") or {}
+    if not isinstance(shops, Mapping):
+        raise RuleSetError("shops: expected a table keyed by shop_id")
+    ruleset = RuleSet(version=version, revision=revision, rules=rules, conversation=conversation,
+                      variants=variants, shops=shops, document=document)
+    for shop_id in shops:  # validate every override now, not on the first message of that shop
+        ruleset.for_shop(shop_id)
+    return ruleset
+
+
+def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) -> RuleSet:
+    where = f"shops.{shop_id}"
+    disabled = set(_strings(override.get("disable"), f"{where}.disable"))
+    unknown = disabled - {rule.id for rule in base.rules}
+    if unknown:
+        raise RuleSetError(f"{where}.disable: no such rule(s) {sorted(unknown)}")
+    rules = {rule.id: rule for rule in base.rules if rule.id not in disabled}
+    for index, patch in enumerate(override.get("rules") or []):
+        spot = f"{where}.rules[{index}]"
+        if not isinstance(patch, Mapping) or not isinstance(patch.get("id"), str):
+            raise RuleSetError(f"{spot}: every override names a rule id")
+        current = rules.get(patch["id"])
+        if current is None:
+            rules[patch["id"]] = parse_rule(patch, spot)
+            continue
+        merged = asdict(current)
+        for name, value in patch.items():
+            if name.startswith(("add_", "remove_")):
+                op, _, target = name.partition("_")
+                if target not in _LIST_FIELDS:
+                    raise RuleSetError(f"{spot}: cannot {op} to {target!r}")
+                items = _strings(value, f"{spot}.{name}")
+                existing = list(merged[target])
+                merged[target] = existing + [i for i in items if i not in existing] if op == "add" else [
+                    i for i in existing if i not in items
+                ]
+            elif name != "id":
+                merged[name] = value
+        merged = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
+        if merged["terms"] == [] and not merged["patterns"]:
+            merged["enabled"] = False  # every term removed (a shop that allows all particles)
+            merged["terms"] = list(current.terms)
+        rules[patch["id"]] = parse_rule(merged, spot)
+    conversation = base.conversation
+    for key, label in (("greeting", "missing_greeting"), ("closing", "missing_closing"),
+                       ("politeness", "politeness_rate")):
+        patch = (override.get("conversation") or {}).get(key)
+        if patch:
+            current_check: PhraseCheck = getattr(conversation, key)
+            fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
+                                      for k, v in patch.items() if k in PhraseCheck.__dataclass_fields__}
+            changed = replace(current_check, **fields)
+            if changed.label != label:
+                raise RuleSetError(f"{where}.conversation.{key}: label must stay {label!r}")
+            conversation = replace(conversation, **{key: changed})
+    return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={})
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        loaded: dict[str, Any] = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise RuleSetError(f"{path}: {exc}") from None
+    return loaded
+
+
+def load_ruleset(path: Path | None = None) -> RuleSet:
+    """The rule set in ``path`` (TOML or JSON), or the seed defaults."""
+    return parse_ruleset(load_document(path or SEED_PATH))
+
+
+def with_revision(document: Mapping[str, Any], revision: int, version: str | None = None) -> dict[str, Any]:
+    updated = dict(document)
+    updated["revision"] = revision
+    updated["version"] = version or f"r{revision}"
+    return updated
+
+
+def labels_of(findings: Sequence[Any]) -> list[str]:
+    """Label names in first-seen order, each once."""
+    seen: list[str] = []
+    for finding in findings:
+        if finding.label not in seen:
+            seen.append(finding.label)
+    return seen

@@ -1,0 +1,92 @@
+"""``zhijian detect`` and ``zhijian eval``: the detectors from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import IO
+
+from detectors import RuleBook, load_ruleset
+from detectors.evaluation import (
+    DATA_DIR,
+    evaluate_conversations,
+    evaluate_utterances,
+    format_corpus_report,
+    format_scores,
+    read_jsonl,
+    scan_corpus,
+)
+from detectors.ruleset import labels_of
+
+
+def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    detect = sub.add_parser("detect", help="JSON lines {sender, text} on stdin → labels and findings on stdout")
+    detect.add_argument("--rules", type=Path, default=None, help="rule set file (TOML or JSON; default: seed)")
+    detect.add_argument("--shop", default=None, help="apply this shop's overrides")
+    evaluate = sub.add_parser("eval", help="precision and recall per label, and a false-positive scan of JDDC")
+    evaluate.add_argument("--rules", type=Path, default=None)
+    evaluate.add_argument("--data", type=Path, default=DATA_DIR, help="folder with eval_*.jsonl")
+    evaluate.add_argument("--jddc", type=Path, default=None, help="JDDC chat file (default: ../shared/... if present)")
+    evaluate.add_argument("--no-jddc", action="store_true", help="skip the false-positive scan")
+    evaluate.add_argument("--verbose", action="store_true", help="list every false positive and miss")
+
+
+def detect_lines(book: RuleBook, shop: str | None, lines: IO[str], out: IO[str]) -> int:
+    """One output line per input line, in order. A bad line yields {"error": ...}, never a crash."""
+    errors = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            sender, text = item["sender"], item["text"]
+            if sender not in ("agent", "customer") or not isinstance(text, str):
+                raise ValueError('"sender" must be "agent" or "customer" and "text" a string')
+        except (ValueError, KeyError, TypeError) as exc:
+            errors += 1
+            out.write(json.dumps({"line": number, "error": f"{type(exc).__name__}: {exc}"}, ensure_ascii=False))
+            out.write("\n")
+            continue
+        findings = book.detect(text, sender, item.get("shop_id", shop))
+        result = {"labels": labels_of(findings), "findings": [f.as_dict() for f in findings],
+                  "ruleset": book.ruleset.version}
+        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.flush()
+    return errors
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    book = RuleBook(load_ruleset(args.rules))
+    errors = detect_lines(book, args.shop, sys.stdin, sys.stdout)
+    return 1 if errors else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from zhijian.corpus import jddc_path, read_jddc
+
+    book = RuleBook(load_ruleset(args.rules))
+    utterances = read_jsonl(args.data / "eval_utterances.jsonl")
+    scores = evaluate_utterances(utterances, book)
+    text = format_scores(scores, f"messages: {len(utterances)} labelled utterances, rule set {book.ruleset.version}")
+    print(text if args.verbose else text.split("\n  ")[0])
+    holdout_file = args.data / "eval_holdout.jsonl"
+    if holdout_file.exists():  # written after the rules, never tuned against: the honest figure
+        holdout = read_jsonl(holdout_file)
+        text = format_scores(evaluate_utterances(holdout, book), f"\nheld-out messages: {len(holdout)} utterances")
+        print(text if args.verbose else text.split("\n  ")[0])
+    conversations_file = args.data / "eval_conversations.jsonl"
+    if conversations_file.exists():
+        conversations = read_jsonl(conversations_file)
+        text = format_scores(evaluate_conversations(conversations, book),
+                             f"\nconversations: {len(conversations)} labelled conversations")
+        print(text if args.verbose else text.split("\n  ")[0])
+    path = args.jddc or jddc_path()
+    if not args.no_jddc:
+        if path.exists():
+            print()
+            print(format_corpus_report(scan_corpus(read_jddc(path), book), str(path)))
+        else:
+            print(f"\n(no JDDC corpus at {path}: false-positive scan skipped)")
+    return 0
