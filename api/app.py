@@ -17,6 +17,8 @@ from fastapi.staticfiles import StaticFiles
 
 from api.auth import POLICY_VIOLATION, TokenAuth
 from api.feed import AlertFeed, Hub
+from api.rules import RulesPublisher
+from api.rules import router as rules_router
 from zhijian.settings import Settings
 from zhijian.storage import Store
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     hub = Hub()
     feed = AlertFeed(settings.bootstrap_servers, settings.topics.alerts, hub)
     store = Store(settings.database_url)
+    publisher = RulesPublisher(settings.bootstrap_servers, settings.topics.rules)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +48,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             yield
         finally:
             await feed.stop()
+            await publisher.stop()
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
@@ -52,6 +56,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.state.feed = feed
     app.state.store = store
     authorised = [Depends(auth.require)]
+    app.include_router(rules_router(settings, store, publisher, [auth.require]))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

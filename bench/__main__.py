@@ -163,6 +163,10 @@ def pct(values: list[float], q: float) -> float:
 
 
 def main() -> int:
+    from bench.detectors import detector_timing, sentiment_comparison
+
+    detector_timing()
+    sentiment_comparison()
     workdir = Path(tempfile.mkdtemp(prefix="zhijian-bench-"))
     broker = EmbeddedBroker("127.0.0.1", free_port(), log_path=workdir / "tansu.log")
     broker.start()

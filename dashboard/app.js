@@ -5,6 +5,12 @@
 const MAX_ROWS = 500;
 const RULE_NAMES = {
   banned_word: "禁忌用词",
+  impolite_address: "称呼不当（你/您）",
+  forbidden_phrase: "禁忌语句",
+  conflict: "与顾客冲突",
+  deflection: "推脱",
+  pii_leak: "信息泄露",
+  customer_anger: "顾客情绪激动（需安抚）",
   slow_first_response: "首次响应超时",
 };
 const SEVERITY_NAMES = { critical: "严重", warning: "警告", info: "提示" };

@@ -19,6 +19,8 @@ from typing import Any
 import faust
 from aiokafka.partitioner import murmur2
 
+from detectors import RuleBook
+from stream import rules as rules_module
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.pipeline import process_event
@@ -69,7 +71,9 @@ def register(app: faust.App, settings: Settings) -> None:
     limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
     counters = Counters()
     store = Store(settings.database_url)
+    book = RuleBook(rules_module.initial_ruleset(store))
     app.zhijian_counters = counters  # type: ignore[attr-defined]
+    app.zhijian_rulebook = book  # type: ignore[attr-defined]
     app.zhijian_tables = tables  # type: ignore[attr-defined]
     app.zhijian_store = store  # type: ignore[attr-defined]
 
@@ -95,7 +99,7 @@ def register(app: faust.App, settings: Settings) -> None:
                 counters.rekeyed += 1
                 await topics.messages.send(key=key, value=raw)
                 continue
-            outcome = process_event(tables.conversations.get(chat.conversation_id), chat, now_ms=now_ms)
+            outcome = process_event(tables.conversations.get(chat.conversation_id), chat, now_ms=now_ms, book=book)
             if outcome.duplicate:
                 counters.duplicates += 1
                 continue
@@ -114,6 +118,10 @@ def register(app: faust.App, settings: Settings) -> None:
             counters.last_at = time.time()
             if not counters.first_at:
                 counters.first_at = counters.last_at
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules() -> None:
+        await rules_module.follow(settings.bootstrap_servers, settings.topics.rules, book)
 
     @app.agent(topics.agent_activity, name="zhijian.tally")
     async def tally(stream: faust.StreamT[Any]) -> None:

@@ -23,6 +23,10 @@ def register(app: faust.App) -> None:
                 "rebalancing": app.rebalancing,
                 "assignment": assignment,
                 "counters": app.zhijian_counters.as_dict(),  # type: ignore[attr-defined]
+                "ruleset": {
+                    "version": app.zhijian_rulebook.ruleset.version,  # type: ignore[attr-defined]
+                    "revision": app.zhijian_rulebook.ruleset.revision,  # type: ignore[attr-defined]
+                },
             }
             return self.json(body)
 

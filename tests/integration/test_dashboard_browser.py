@@ -67,9 +67,13 @@ def test_a_live_alert_appears_with_its_words_highlighted(stack: Stack, page: Pag
     # Playwright's sync API owns this thread's event loop: produce from another thread.
     with ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, produce(stack, events)).result(timeout=30)
-    row = page.locator("#alerts tr", has_text=conv)
-    expect(row).to_have_count(1, timeout=20_000)
+    # 嗯嗯 (banned word), 你 (impolite address), 你自己去看 (deflection): one row each
+    rows = page.locator("#alerts tr", has_text=conv)
+    expect(rows).to_have_count(3, timeout=20_000)
+    row = rows.filter(has_text="禁忌用词")
+    expect(row).to_have_count(1)
     expect(row.locator("mark")).to_have_text("嗯嗯")
+    expect(rows.filter(has_text="推脱").locator("mark")).to_have_text("你自己去看")
     expect(row).to_contain_text("agent-9")
     expect(row).to_contain_text("严重")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -82,11 +86,11 @@ def test_a_live_alert_appears_with_its_words_highlighted(stack: Stack, page: Pag
     expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
     expect(page.locator("#login")).to_be_hidden()
     for _attempt in range(6):
-        if page.locator("#alerts tr", has_text=conv).count() == 1:
+        if page.locator("#alerts tr", has_text=conv).count() == 3:
             break
         page.wait_for_timeout(5000)
         page.reload()
-    expect(page.locator("#alerts tr", has_text=conv)).to_have_count(1, timeout=10_000)
+    expect(page.locator("#alerts tr", has_text=conv)).to_have_count(3, timeout=10_000)
 
 
 def test_a_wrong_token_is_refused_on_the_page(stack: Stack, page: Page) -> None:

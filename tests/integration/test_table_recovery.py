@@ -59,7 +59,7 @@ def expected_tally(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         first.setdefault(event["conversation_id"], event["agent_id"])
     firsts = Counter(first.values())
     return {
-        agent: {"messages": messages[agent], "alerts": alerts[agent], "first_responses": firsts[agent],
+        agent: {"messages": messages[agent], "findings": alerts[agent], "first_responses": firsts[agent],
                 "first_response_mean_s": 2.0}
         for agent in AGENTS
     }
@@ -84,7 +84,7 @@ async def produce(bootstrap: str, topic: str, events: list[dict[str, Any]], batc
 def tally_of(url: str) -> dict[str, dict[str, Any]]:
     status, body = http_json(url)
     assert status == 200
-    return {agent: {k: v[k] for k in ("messages", "alerts", "first_responses", "first_response_mean_s")}
+    return {agent: {k: v[k] for k in ("messages", "findings", "first_responses", "first_response_mean_s")}
             for agent, v in body["agents"].items()}
 
 
