@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.findings import SEVERITIES
+from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
 MESSAGE_LABELS = (
@@ -87,6 +88,7 @@ class RuleSet:
     conversation: ConversationRules
     variants: Mapping[str, str] = field(default_factory=dict)
     shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    timing: Mapping[str, Any] = field(default_factory=dict)  # response-time policy (stream.timing reads it)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -214,10 +216,18 @@ def parse_ruleset(document: Mapping[str, Any]) -> RuleSet:
     shops = document.get("shops") or {}
     if not isinstance(shops, Mapping):
         raise RuleSetError("shops: expected a table keyed by shop_id")
+    timing = document.get("timing") or {}
+    if not isinstance(timing, Mapping):
+        raise RuleSetError("timing: expected a table")
     ruleset = RuleSet(version=version, revision=revision, rules=rules, conversation=conversation,
-                      variants=variants, shops=shops, document=document)
+                      variants=variants, shops=shops, timing=timing, document=document)
     for shop_id in shops:  # validate every override now, not on the first message of that shop
         ruleset.for_shop(shop_id)
+    for shop_id in ("", *shops):
+        try:
+            parse_timing(ruleset.for_shop(shop_id or None).timing)
+        except (TypeError, ValueError) as exc:
+            raise RuleSetError(f"timing{f' of shop {shop_id}' if shop_id else ''}: {exc}") from None
     return ruleset
 
 
@@ -266,7 +276,8 @@ def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) ->
             if changed.label != label:
                 raise RuleSetError(f"{where}.conversation.{key}: label must stay {label!r}")
             conversation = replace(conversation, **{key: changed})
-    return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={})
+    timing = {**base.timing, **(override.get("timing") or {})}
+    return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={}, timing=timing)
 
 
 def load_document(path: Path) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """Per-conversation processing, free of Faust so it can be tested list-in/list-out.
 
-``process_event`` takes the stored state of one conversation (a JSON-able dict, as kept
-in the Faust table) and one valid event, and returns the new state plus what to emit:
-alerts for ``chat.alerts`` and activity records for the per-agent tally.
+``process_event`` applies one valid chat event to the stored state of its conversation (a
+JSON-able dict, as kept in the Faust table); ``process_tick`` applies a timer tick (a
+customer has waited past a threshold, a conversation went quiet, a closed one may be
+forgotten). Both return the new state and what to emit: alerts, per-agent activity for the
+tally, and conversation snapshots for ``chat.conversations`` (the final one is the summary).
 """
 
 from __future__ import annotations
@@ -10,15 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from detectors import Finding, RuleBook, load_ruleset
-from zhijian.alerts import Alert, alert_id_for, excerpt_around, iso_from_ms
+from detectors import RuleBook, check_conversation, load_ruleset
+from detectors.timing_policy import TimingPolicy, seconds_points, timing_policy
+from stream import alerting
+from stream.timing import AGENT, KIND, LATE, MARKS, MESSAGE_ID, SEQ, TEXT, TS, Metrics, compute, insert_entry
+from zhijian.alerts import Alert, iso_from_ms
 from zhijian.contract import ChatEvent
 
-# 首次响应时间 tiers of the seed rubric: (upper bound in seconds, points).
-FIRST_RESPONSE_TIERS: tuple[tuple[float, int], ...] = ((10.0, 10), (20.0, 6), (25.0, 3))
-FIRST_RESPONSE_ALERT_S = 25.0  # over this the item scores 0: worth a supervisor's look
-SEEN_IDS_KEPT = 500  # per conversation; a conversation longer than this is an outlier
-
+IDS_KEPT = 2000  # message ids remembered per conversation, for de-duplication
+TEXT_KEPT = 1000  # characters of each message kept for the transcript
+KINDS = {("message", "customer"): "c", ("message", "agent"): "a", ("message", "bot"): "b",
+         ("message", "system"): "b", ("transferred",): "t", ("conversation_ended",): "e",
+         ("conversation_started",): "s"}
 ConversationState = dict[str, Any]
 _default_book: RuleBook | None = None
 
@@ -31,95 +36,43 @@ def default_rulebook() -> RuleBook:
     return _default_book
 
 
-def first_response_points(seconds: float) -> int:
-    for bound, points in FIRST_RESPONSE_TIERS:
-        if seconds <= bound:
-            return points
-    return 0
-
-
 @dataclass(slots=True)
 class Outcome:
-    state: ConversationState
+    state: ConversationState | None
     duplicate: bool = False
     alerts: list[Alert] = field(default_factory=list)
     activity: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    delete: bool = False  # forget this conversation (the table key is removed)
 
 
-def new_state(event: ChatEvent) -> ConversationState:
+def new_state(event: ChatEvent, now_ms: int) -> ConversationState:
     return {
-        "shop_id": event.shop_id,
-        "team_id": event.team_id,
-        "agent_id": event.agent_id,
-        "seen": [],
-        "first_customer_ts": None,
-        "first_agent_ts": None,
-        "first_response_ms": None,
-        "alerted": {},  # rule_id -> [ts_ms of the last live alert, findings suppressed since]
-        "last_ts": event.ts_ms,
-        "ended": False,
+        "conversation_id": event.conversation_id, "shop_id": event.shop_id, "team_id": event.team_id,
+        "first_agent": event.agent_id if event.sender == "agent" or event.type == "transferred" else None,
+        "owner": None, "status": "open", "log": [], "ids": [], "seq": 0, "max_ts": None, "late": 0,
+        "labels": {}, "alerted": {}, "waiting": {"since": None, "level": 0}, "first_response_ms": None,
+        "opened_ms": event.ts_ms, "closed_ms": None, "close_reason": None, "closed_at": None,
+        "last_arrival_ms": now_ms, "version": 0, "summary_checks": None, "waiting_message_id": None,
     }
 
 
-def _alert(event: ChatEvent, *, rule: str, severity: str, fatal: bool, start: int, end: int,
-           detected_at: str, detail: dict[str, Any]) -> Alert:
-    excerpt, lo, hi = excerpt_around(event.text, start, end)
-    return Alert(
-        alert_id=alert_id_for(rule, event.message_id, start, end),
-        rule=rule,
-        severity=severity,
-        fatal=fatal,
-        conversation_id=event.conversation_id,
-        shop_id=event.shop_id,
-        agent_id=event.agent_id,
-        team_id=event.team_id,
-        message_id=event.message_id,
-        excerpt=excerpt,
-        span=(lo, hi),
-        ts=iso_from_ms(event.ts_ms),
-        ts_ms=event.ts_ms,
-        detected_at=detected_at,
-        detail=detail,
-    )
+def _kind(event: ChatEvent) -> str:
+    return KINDS.get((event.type, event.sender)) or KINDS.get((event.type,)) or "s"
 
 
-def _finding_alert(event: ChatEvent, finding: Finding, detected_at: str, repeats: int) -> Alert:
-    return _alert(event, rule=finding.label, severity=finding.severity, fatal=finding.fatal,
-                  start=finding.start, end=finding.end, detected_at=detected_at,
-                  detail={"rule_id": finding.rule_id, "matched": finding.matched, "start": finding.start,
-                          "ruleset": finding.ruleset, "sender": event.sender,
-                          "repeats_since_last_alert": repeats})
+def policy_for(book: RuleBook, shop_id: str) -> TimingPolicy:
+    return timing_policy(book.detector(shop_id).ruleset.timing)
 
 
-def _throttled_alerts(state: ConversationState, event: ChatEvent, findings: list[Finding], book: RuleBook,
-                      detected_at: str) -> list[Alert]:
-    """One live alert per rule and conversation within the rule's throttle window.
-
-    Every finding still counts (activity); the suppressed ones are reported as a repeat count
-    on the next alert of that rule, so a supervisor sees "3 more" instead of three alerts.
-    """
-    alerted = dict(state.get("alerted") or {})
-    alerts = []
-    for finding in findings:
-        if not finding.alert:
-            continue
-        rule = book.ruleset.rule(finding.rule_id)
-        window_ms = int((rule.throttle_s if rule else 0) * 1000)
-        last_ts, suppressed = alerted.get(finding.rule_id, (None, 0))
-        if last_ts is not None and window_ms and abs(event.ts_ms - last_ts) < window_ms:
-            alerted[finding.rule_id] = [last_ts, suppressed + 1]
-            continue
-        alerts.append(_finding_alert(event, finding, detected_at, suppressed))
-        alerted[finding.rule_id] = [event.ts_ms, 0]
-    state["alerted"] = alerted
-    return alerts
+def board(state: ConversationState) -> tuple[Any, ...]:
+    """What the waiting board shows; a change of it is worth a snapshot."""
+    waiting = state["waiting"]
+    return state["status"], waiting["since"], waiting["level"], state["owner"], state["team_id"]
 
 
-def _first_response_alert(event: ChatEvent, waited_ms: int, detected_at: str) -> Alert:
-    seconds = waited_ms / 1000
-    return _alert(event, rule="slow_first_response", severity="warning", fatal=False, start=0, end=0,
-                  detected_at=detected_at,
-                  detail={"first_response_s": round(seconds, 3), "points": first_response_points(seconds)})
+def _metrics(state: ConversationState, policy: TimingPolicy) -> Metrics:
+    return compute(state["log"], policy, initial_owner=state["first_agent"])
 
 
 def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: int,
@@ -127,66 +80,183 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     """Apply one valid event to its conversation's state, detecting with ``book``'s rules."""
     book = book or default_rulebook()
     if state is None:
-        state = new_state(event)
-    elif event.message_id in state["seen"]:
+        state = new_state(event, now_ms)
+    elif event.message_id in state["ids"]:
         return Outcome(state=state, duplicate=True)
-    else:
-        state = dict(state)
-
-    seen = list(state["seen"])
-    seen.append(event.message_id)
-    state["seen"] = seen[-SEEN_IDS_KEPT:]
-    state["last_ts"] = max(state["last_ts"], event.ts_ms)
+    state = dict(state)
+    before = board(state)
+    state["ids"] = [*state["ids"][-(IDS_KEPT - 1):], event.message_id]
+    state["log"] = list(state["log"])
+    state["seq"] += 1
+    state["last_arrival_ms"] = now_ms
+    if state["status"] == "closed":  # a message after the close reopens the conversation
+        state.update(status="open", closed_ms=None, close_reason=None, closed_at=None)
     if event.team_id is not None:
         state["team_id"] = event.team_id
-    if event.sender == "agent" and event.agent_id is not None:
-        state["agent_id"] = event.agent_id
+    if state["first_agent"] is None and event.sender == "agent":
+        state["first_agent"] = event.agent_id
+    policy = policy_for(book, event.shop_id)
+    late = state["max_ts"] is not None and event.ts_ms < state["max_ts"] - policy.reorder_window_s * 1000
+    state["late"] += int(late)
+    state["max_ts"] = event.ts_ms if state["max_ts"] is None else max(state["max_ts"], event.ts_ms)
 
     outcome = Outcome(state=state)
-    if event.type == "conversation_ended":
-        state["ended"] = True
-        return outcome
-    if event.type != "message":
-        return outcome
+    kind = _kind(event)
+    marks: list[list[Any]] = []
+    findings = []
+    if kind in ("a", "c"):
+        findings = book.detect(event.text, "agent" if kind == "a" else "customer", event.shop_id)
+        marks = [[f.label, f.start, f.end] for f in findings]
+        labels = dict(state["labels"])
+        for finding in findings:
+            labels[finding.label] = labels.get(finding.label, 0) + 1
+        state["labels"] = labels
+    insert_entry(state["log"], [event.ts_ms, state["seq"], kind, event.agent_id, event.message_id,
+                                event.text[:TEXT_KEPT], marks, late])
+    metrics = _metrics(state, policy)
+    state["owner"] = metrics.owner
+    if findings:
+        alert_event = event if event.agent_id is not None or state["owner"] is None else _with_agent(event, state)
+        outcome.alerts.extend(alerting.throttled_alerts(state, alert_event, findings, book, iso_from_ms(now_ms)))
 
-    if event.sender == "customer":
-        first = state["first_customer_ts"]
-        if first is None or event.ts_ms < first:
-            state["first_customer_ts"] = event.ts_ms
-        findings = book.detect(event.text, "customer", event.shop_id)
-        if findings:  # an angry customer: the supervisor may want to step in (安抚)
-            if event.agent_id is None and state["agent_id"] is not None:
-                event = replace(event, agent_id=state["agent_id"])
-            outcome.alerts.extend(_throttled_alerts(state, event, findings, book, iso_from_ms(now_ms)))
-        return outcome
-    if event.sender != "agent":
-        return outcome  # bot and system messages are not a human agent's response
-
-    detected_at = iso_from_ms(now_ms)
-    first_response_ms: int | None = None
-    if state["first_agent_ts"] is None:
-        state["first_agent_ts"] = event.ts_ms
-        customer_ts = state["first_customer_ts"]
-        if customer_ts is not None and event.ts_ms >= customer_ts:
-            first_response_ms = event.ts_ms - customer_ts
-            state["first_response_ms"] = first_response_ms
-            if first_response_ms > FIRST_RESPONSE_ALERT_S * 1000:
-                outcome.alerts.append(_first_response_alert(event, first_response_ms, detected_at))
-
-    findings = book.detect(event.text, "agent", event.shop_id)
-    outcome.alerts.extend(_throttled_alerts(state, event, findings, book, detected_at))
-
-    rules = [finding.label for finding in findings]  # every finding counts, alerted or not
-    if any(alert.rule == "slow_first_response" for alert in outcome.alerts):
-        rules.append("slow_first_response")
-    outcome.activity.append(
-        {
-            "agent_id": event.agent_id,
-            "team_id": event.team_id,
-            "message_id": event.message_id,
-            "rules": rules,
-            "ruleset": book.ruleset.version,
-            "first_response_ms": first_response_ms,
-        }
-    )
+    first_response_ms = None
+    if state["first_response_ms"] is None and metrics.first_response_ms is not None:
+        first_response_ms = state["first_response_ms"] = metrics.first_response_ms
+        if kind == "a" and first_response_ms > policy.first_response_alert_s * 1000:
+            points = seconds_points(first_response_ms / 1000, policy.first_response_tiers)
+            outcome.alerts.append(alerting.first_response_alert(event, first_response_ms, points,
+                                                                iso_from_ms(now_ms)))
+    _update_waiting(state, metrics, outcome, event.ts_ms, now_ms)
+    if kind == "e":
+        _finalise(state, metrics, policy, book, outcome, reason="ended", now_ms=now_ms)
+    elif board(state) != before:
+        outcome.snapshots.append(snapshot(state, metrics, policy))
+    if kind == "a":
+        rules = [f.label for f in findings]  # every finding counts, alerted or throttled
+        if any(alert.rule == "slow_first_response" for alert in outcome.alerts):
+            rules.append("slow_first_response")
+        outcome.activity.append({"agent_id": event.agent_id, "team_id": state["team_id"],
+                                 "message_id": event.message_id, "rules": rules,
+                                 "ruleset": book.ruleset.version, "first_response_ms": first_response_ms})
     return outcome
+
+
+def _with_agent(event: ChatEvent, state: ConversationState) -> ChatEvent:
+    return replace(event, agent_id=state["owner"])
+
+
+def _pending_entry(state: ConversationState, message_id: str | None) -> list[Any] | None:
+    return next((e for e in state["log"] if e[MESSAGE_ID] == message_id), None)
+
+
+def _update_waiting(state: ConversationState, metrics: Metrics, outcome: Outcome, event_ts: int,
+                    now_ms: int) -> None:
+    old = state["waiting"]
+    since = metrics.waiting_since
+    if since == old["since"]:
+        return
+    if old["since"] is not None and old["level"] >= 1:  # the agent answered: clear the live alert
+        pending = _pending_entry(state, state.get("waiting_message_id"))
+        outcome.alerts.append(alerting.waiting_alert(
+            state, state["conversation_id"], pending, since_ms=old["since"], waited_ms=event_ts - old["since"],
+            kind="cleared", threshold_s=None, now_ms=now_ms))
+    state["waiting"] = {"since": since, "level": 0}
+    state["waiting_message_id"] = metrics.waiting_message_id
+
+
+def process_tick(state: ConversationState | None, tick: dict[str, Any], *, now_ms: int,
+                 book: RuleBook | None = None) -> Outcome:
+    """Apply a timer tick. Ticks that no longer match the state (answered, reopened) do nothing."""
+    book = book or default_rulebook()
+    if state is None:
+        return Outcome(state=None)
+    policy = policy_for(book, state["shop_id"])
+    kind = tick.get("kind")
+    if kind == "purge":
+        closed_at = state.get("closed_at")
+        expired = closed_at is not None and now_ms - closed_at >= policy.closed_retention_s * 1000
+        return Outcome(state=state, delete=state["status"] == "closed" and expired)
+    if state["status"] != "open":
+        return Outcome(state=state)
+    state = dict(state)
+    outcome = Outcome(state=state)
+    if kind == "waiting":
+        waiting = state["waiting"]
+        level = int(tick.get("level", 0))
+        if waiting["since"] != tick.get("since") or level <= waiting["level"] or level not in (1, 2):
+            return Outcome(state=state)
+        state["waiting"] = {"since": waiting["since"], "level": level}
+        pending = _pending_entry(state, state.get("waiting_message_id"))
+        threshold = policy.waiting_warning_s if level == 1 else policy.waiting_critical_s
+        outcome.alerts.append(alerting.waiting_alert(
+            state, state["conversation_id"], pending, since_ms=waiting["since"], waited_ms=now_ms - waiting["since"],
+            kind="warning" if level == 1 else "critical", threshold_s=threshold, now_ms=now_ms))
+        outcome.snapshots.append(snapshot(state, _metrics(state, policy), policy))
+    elif kind == "close":
+        if now_ms - state["last_arrival_ms"] < policy.inactivity_close_s * 1000:
+            return Outcome(state=state)
+        _finalise(state, _metrics(state, policy), policy, book, outcome, reason="inactivity", now_ms=now_ms)
+    return outcome
+
+
+def _finalise(state: ConversationState, metrics: Metrics, policy: TimingPolicy, book: RuleBook,
+              outcome: Outcome, *, reason: str, now_ms: int) -> None:
+    ruleset = book.detector(state["shop_id"]).ruleset
+    agent_texts = [entry[TEXT] for entry in state["log"] if entry[KIND] == "a"]
+    report = check_conversation(agent_texts, ruleset, book.detector(state["shop_id"]).normalise)
+    state.update(status="closed", close_reason=reason, closed_ms=state["max_ts"], closed_at=now_ms)
+    state["summary_checks"] = {"greeting": report.greeting, "closing": report.closing,
+                               "politeness_rate": report.politeness_rate,
+                               "politeness_points": report.politeness_points,
+                               "findings": [f.as_dict() for f in report.findings]}
+    if metrics.unanswered:
+        pending = _pending_entry(state, metrics.waiting_message_id)
+        waited = (state["max_ts"] or 0) - (metrics.waiting_since or 0)
+        if state["waiting"]["level"] >= 1 and metrics.waiting_since == state["waiting"]["since"]:
+            outcome.alerts.append(alerting.waiting_alert(
+                state, state["conversation_id"], pending, since_ms=state["waiting"]["since"],
+                waited_ms=now_ms - state["waiting"]["since"], kind="unanswered", threshold_s=None, now_ms=now_ms))
+        if policy.unanswered_alert and pending is not None:
+            event = ChatEvent(message_id=pending[MESSAGE_ID], conversation_id=state["conversation_id"],
+                              shop_id=state["shop_id"], team_id=state["team_id"], agent_id=state["owner"],
+                              customer_id=None, sender="customer", type="message", text=pending[TEXT],
+                              ts_ms=pending[TS])
+            outcome.alerts.append(alerting.build_alert(
+                event, rule="unanswered_at_end", severity="warning", fatal=False, start=0,
+                end=len(pending[TEXT]), detected_at=iso_from_ms(now_ms),
+                detail={"close_reason": reason, "unanswered_s": round(waited / 1000, 3)}))
+    state["waiting"] = {"since": None, "level": state["waiting"]["level"]}
+    outcome.snapshots.append(snapshot(state, metrics, policy, final=True))
+
+
+def transcript(state: ConversationState) -> list[dict[str, Any]]:
+    kinds = {"c": "customer", "a": "agent", "b": "bot", "t": "transferred", "e": "ended", "s": "started"}
+    return [{"ts_ms": e[TS], "ts": iso_from_ms(e[TS]), "sender": kinds[e[KIND]], "agent_id": e[AGENT],
+             "message_id": e[MESSAGE_ID], "text": e[TEXT], "marks": e[MARKS], "late": e[LATE], "seq": e[SEQ]}
+            for e in state["log"]]
+
+
+def snapshot(state: ConversationState, metrics: Metrics, policy: TimingPolicy, *, final: bool = False,
+             with_transcript: bool | None = None, publish: bool = True) -> dict[str, Any]:
+    """The conversation as the board, the API and scoring see it. ``final``: the closing summary.
+
+    ``publish``: this snapshot goes to ``chat.conversations``, so it gets the next version
+    (the database keeps the highest); a read-only view does not."""
+    if publish:
+        state["version"] = state.get("version", 0) + 1
+    after_sales = state["team_id"] in policy.after_sales_teams
+    waiting = state["waiting"]
+    body: dict[str, Any] = {
+        "conversation_id": state["conversation_id"], "shop_id": state["shop_id"], "team_id": state["team_id"],
+        "agent_id": state["owner"], "status": "waiting" if waiting["since"] is not None else state["status"],
+        "version": state["version"], "final": final, "opened_ms": state["opened_ms"],
+        "closed_ms": state["closed_ms"], "close_reason": state["close_reason"],
+        "last_event_ms": state["max_ts"], "waiting_since_ms": waiting["since"], "waiting_level": waiting["level"],
+        "late_events": state["late"], "labels": state["labels"],
+        "metrics": metrics.as_dict(policy, after_sales=after_sales),
+    }
+    if final:
+        body["checks"] = state["summary_checks"]
+    if final if with_transcript is None else with_transcript:
+        body["transcript"] = transcript(state)
+    return body

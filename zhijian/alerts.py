@@ -45,6 +45,10 @@ class Alert:
     ts_ms: int
     detected_at: str
     detail: dict[str, Any] = field(default_factory=dict)
+    # An alert can change after it is raised (customer_waiting: warning → critical → cleared).
+    # Each change carries the same alert_id and a higher revision; the newest revision wins.
+    revision: int = 0
+    state: str = "open"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -1,0 +1,179 @@
+"""The response-time engine on scripted conversations, with exact expected figures."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from detectors import RuleBook, load_ruleset, parse_ruleset
+from stream.pipeline import Outcome, process_event, process_tick
+from zhijian.contract import ChatEvent
+
+T0 = 1_795_000_000_000
+
+
+def ev(mid: str, sender: str, at_s: float, text: str = "您好", *, etype: str = "message", agent: str | None = "A",
+       team: str | None = "t1", shop: str = "s1") -> ChatEvent:
+    if sender == "customer":
+        agent = None
+    return ChatEvent(message_id=mid, conversation_id="c1", shop_id=shop, team_id=team, agent_id=agent,
+                     customer_id="u1", sender=sender, type=etype, text=text, ts_ms=T0 + int(at_s * 1000))
+
+
+class Run:
+    """Feeds events (and ticks) through the pipeline, collecting everything it emits."""
+
+    def __init__(self, book: RuleBook | None = None) -> None:
+        self.state: dict[str, Any] | None = None
+        self.book = book
+        self.outcomes: list[Outcome] = []
+
+    def feed(self, *events: ChatEvent, now_s: float | None = None) -> Run:
+        for event in events:
+            now = T0 + int((now_s if now_s is not None else (event.ts_ms - T0) / 1000 + 0.2) * 1000)
+            self._keep(process_event(self.state, event, now_ms=now, book=self.book))
+        return self
+
+    def tick(self, kind: str, now_s: float, **fields: Any) -> Outcome:
+        outcome = process_tick(self.state, {"kind": kind, **fields}, now_ms=T0 + int(now_s * 1000), book=self.book)
+        self._keep(outcome)
+        return outcome
+
+    def _keep(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        self.state = outcome.state
+
+    @property
+    def alerts(self) -> list[Any]:
+        return [a for o in self.outcomes for a in o.alerts]
+
+    @property
+    def snapshots(self) -> list[dict[str, Any]]:
+        return [s for o in self.outcomes for s in o.snapshots]
+
+    def end(self, at_s: float) -> dict[str, Any]:
+        self.feed(ev(f"end-{at_s}", "system", at_s, "", etype="conversation_ended", agent=None, team=None))
+        final = self.snapshots[-1]
+        assert final["final"] and final["status"] == "closed"
+        return final
+
+
+CONSECUTIVE = [ev("c1", "customer", 0, "在吗"), ev("c2", "customer", 5, "这个有货吗"), ev("a1", "agent", 12),
+               ev("c3", "customer", 20, "什么时候发货"), ev("a2", "agent", 50, "请您稍等，今天发货"),
+               ev("c4", "customer", 60), ev("c5", "customer", 61), ev("a3", "agent", 100, "谢谢您")]
+
+
+def test_consecutive_customer_messages_form_one_turn() -> None:
+    metrics = Run().feed(*CONSECUTIVE).end(110)["metrics"]
+    assert metrics["first_response_s"] == 12.0 and metrics["first_response_points"] == 6
+    assert metrics["response_times_s"] == [12.0, 30.0, 40.0]
+    assert metrics["avg_response_s"] == pytest.approx(27.333, abs=1e-3) and metrics["avg_response_points"] == 10
+    assert (metrics["turns"], metrics["answered_turns"], metrics["reply_rate"], metrics["reply_rate_points"]) == (
+        3, 3, 1.0, 10)
+    assert metrics["messages"] == {"customer": 5, "agent": 3, "bot": 0}
+
+
+def test_out_of_order_and_duplicate_events_give_the_same_figures() -> None:
+    expected = Run().feed(*CONSECUTIVE).end(110)
+    c1, c2, a1, c3, a2, c4, c5, a3 = CONSECUTIVE
+    # within the 10 s window: swapped neighbours, and two events delivered twice
+    arrivals = [c2, c1, c3, a1, c1, a2, c5, c4, a3, a2]
+    run = Run()
+    for event in arrivals:
+        run.feed(event, now_s=105)
+    got = run.end(110)
+    assert got["metrics"] == expected["metrics"]
+    assert got["late_events"] == 0
+    assert sum(o.duplicate for o in run.outcomes) == 2
+    # any order at all gives the same figures; what arrived outside the window is flagged
+    shuffled = list(CONSECUTIVE)
+    random.Random(3).shuffle(shuffled)
+    anyhow = Run().feed(*shuffled, now_s=105).end(110)
+    assert anyhow["metrics"] == expected["metrics"] and anyhow["late_events"] > 0
+
+
+def test_an_event_later_than_the_window_still_counts_and_is_flagged() -> None:
+    run = Run().feed(ev("c1", "customer", 0), ev("a1", "agent", 8), ev("c2", "customer", 40), ev("a2", "agent", 70))
+    run.feed(ev("c0", "customer", 30, "补一句"))  # 40 s behind the newest event: late
+    final = run.end(80)
+    assert final["late_events"] == 1
+    assert final["metrics"]["response_times_s"] == [8.0, 40.0]  # the late message opened the second turn
+    late = [m for m in final["transcript"] if m["late"]]
+    assert [m["message_id"] for m in late] == ["c0"]
+
+
+def test_transfer_gap_is_measured_on_its_own_and_the_new_agent_owns_the_conversation() -> None:
+    run = Run().feed(ev("c1", "customer", 0), ev("a1", "agent", 5, agent="A"), ev("c2", "customer", 10),
+                     ev("t1", "system", 20, "", etype="transferred", agent="B"))
+    waiting = run.snapshots[-1]
+    assert (waiting["status"], waiting["agent_id"], waiting["waiting_since_ms"]) == ("waiting", "B", T0 + 20_000)
+    run.feed(ev("b1", "agent", 35, "您好，我是售后专员", agent="B"), ev("c3", "customer", 40),
+             ev("b2", "agent", 46, "请您稍等", agent="B"))
+    metrics = run.end(50)["metrics"]
+    assert metrics["transfers"] == [{"ts_ms": T0 + 20_000, "from_agent": "A", "to_agent": "B", "gap_s": 15.0}]
+    assert metrics["response_times_s"] == [5.0, 6.0] and metrics["response_agents"] == ["A", "B"]
+    assert (metrics["turns"], metrics["answered_turns"]) == (3, 3)
+    assert metrics["owner"] == "B" and metrics["agents"] == ["A", "B"]
+
+
+def test_bot_replies_are_not_responses_unless_the_shop_says_so() -> None:
+    events = [ev("c1", "customer", 0), ev("r1", "bot", 1, "自动回复：客服马上来"), ev("a1", "agent", 8)]
+    assert Run().feed(*events).end(9)["metrics"]["first_response_s"] == 8.0
+    document = dict(load_ruleset().document)
+    document["shops"] = {"s1": {"timing": {"bot_counts_as_response": True}}}
+    book = RuleBook(parse_ruleset(document))
+    assert Run(book).feed(*events).end(9)["metrics"]["first_response_s"] == 1.0
+
+
+def test_waiting_alert_warns_escalates_and_clears_under_one_alert_id() -> None:
+    run = Run().feed(ev("a0", "agent", 0, "您好，在的"), ev("c1", "customer", 2, "人呢？"))
+    since = T0 + 2000
+    assert run.tick("waiting", 32.1, since=since, level=1).alerts[0].severity == "warning"
+    assert run.tick("waiting", 32.3, since=since, level=1).alerts == []  # the same tick twice: nothing new
+    assert run.tick("waiting", 45, since=since - 1, level=2).alerts == []  # a stale episode: nothing
+    critical = run.tick("waiting", 62.2, since=since, level=2).alerts[0]
+    run.feed(ev("a1", "agent", 70, "抱歉久等了"))
+    warning, cleared = run.alerts[0], run.alerts[-1]
+    assert warning.alert_id == critical.alert_id == cleared.alert_id
+    assert [(a.revision, a.severity, a.state) for a in (warning, critical, cleared)] == [
+        (1, "warning", "open"), (2, "critical", "open"), (3, "critical", "cleared")]
+    assert warning.detail["waited_s"] == 30.1 and cleared.detail["waited_s"] == 68.0
+    assert warning.agent_id == "A" and warning.excerpt == "人呢？"
+    assert run.snapshots[-1]["status"] == "open" and run.snapshots[-1]["waiting_since_ms"] is None
+
+
+def test_inactivity_closes_the_conversation_with_an_unanswered_question() -> None:
+    run = Run().feed(ev("c1", "customer", 0), ev("a1", "agent", 4, "您好，请问有什么可以帮您"),
+                     ev("c2", "customer", 10, "还能便宜吗"))
+    assert run.tick("close", 10.2 + 599).snapshots == []  # not yet ten minutes
+    outcome = run.tick("close", 10.2 + 600)
+    (final,) = outcome.snapshots
+    assert (final["status"], final["close_reason"], final["final"]) == ("closed", "inactivity", True)
+    assert final["metrics"]["reply_rate"] == 0.5 and final["metrics"]["reply_rate_points"] == 0
+    assert [a.rule for a in outcome.alerts] == ["unanswered_at_end"]
+    assert outcome.alerts[0].message_id == "c2" and outcome.alerts[0].detail["close_reason"] == "inactivity"
+    assert final["checks"]["greeting"] is True and final["checks"]["closing"] is False
+    assert {f["label"] for f in final["checks"]["findings"]} == {"missing_closing"}
+    # a closed conversation is forgotten after the retention period, not before
+    assert run.tick("purge", 610.2 + 3599).delete is False
+    assert run.tick("purge", 610.2 + 3600).delete is True
+
+
+def test_after_sales_teams_use_their_own_average_tiers() -> None:
+    document = dict(load_ruleset().document)
+    document["timing"] = {**document["timing"], "after_sales_teams": ["after"]}
+    book = RuleBook(parse_ruleset(document))
+    events = [ev("c1", "customer", 0, team="after"), ev("a1", "agent", 45, team="after")]
+    metrics = Run(book).feed(*events).end(50)["metrics"]
+    assert metrics["after_sales"] and metrics["avg_response_points"] == 5  # 30–60 s tier of 售后
+    assert Run().feed(*events).end(50)["metrics"]["avg_response_points"] == 3  # 40–50 s tier
+
+
+def test_a_message_after_the_close_reopens_the_conversation() -> None:
+    run = Run().feed(ev("c1", "customer", 0), ev("a1", "agent", 3))
+    run.end(5)
+    run.feed(ev("c2", "customer", 100, "还有个问题"))
+    assert run.state is not None and run.state["status"] == "open"
+    assert run.snapshots[-1]["status"] == "waiting"
