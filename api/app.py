@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,14 +10,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
-from fastapi import Depends, FastAPI, Query, WebSocket, WebSocketDisconnect
+from fastapi import Depends, FastAPI, Query, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.auth import POLICY_VIOLATION, TokenAuth
-from api.feed import AlertFeed, Hub
+from api import conversations as conversations_api
+from api.auth import TokenAuth
+from api.feed import Hub, TopicFeed
 from api.rules import RulesPublisher
 from api.rules import router as rules_router
+from api.sockets import serve
 from zhijian.settings import Settings
 from zhijian.storage import Store
 
@@ -36,7 +37,10 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
 def create_app(settings: Settings, token: str) -> FastAPI:
     auth = TokenAuth([token])
     hub = Hub()
-    feed = AlertFeed(settings.bootstrap_servers, settings.topics.alerts, hub)
+    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub)
+    conversation_hub = Hub()
+    conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
+                                  transform=conversations_api.without_transcript)
     store = Store(settings.database_url)
     publisher = RulesPublisher(settings.bootstrap_servers, settings.topics.rules)
 
@@ -44,10 +48,12 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
         feed.start()
+        conversation_feed.start()
         try:
             yield
         finally:
             await feed.stop()
+            await conversation_feed.stop()
             await publisher.stop()
             store.dispose()
 
@@ -57,6 +63,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.state.store = store
     authorised = [Depends(auth.require)]
     app.include_router(rules_router(settings, store, publisher, [auth.require]))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:
@@ -99,41 +106,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     @app.websocket("/ws/alerts")
     async def alerts_socket(websocket: WebSocket) -> None:
-        await websocket.accept()
-        if not auth.websocket_ok(websocket):
-            await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
-            return
-        queue = hub.subscribe()
-        receiver = asyncio.create_task(_drain(websocket))
-        try:
-            while True:
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
-                    getter.cancel()
-                    return
-                payload = getter.result()
-                if payload is None:
-                    await websocket.close(code=1013, reason="too slow; reconnect")
-                    return
-                await websocket.send_text(payload)
-        except (WebSocketDisconnect, RuntimeError):
-            return
-        finally:
-            hub.unsubscribe(queue)
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receiver
+        await serve(websocket, auth, hub)
 
     if DASHBOARD_DIR.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
     return app
-
-
-async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) client frames so a disconnect is noticed at once."""
-    try:
-        while True:
-            await websocket.receive_text()
-    except (WebSocketDisconnect, RuntimeError):
-        return

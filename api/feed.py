@@ -1,4 +1,4 @@
-"""Fan-out of ``chat.alerts`` to WebSocket clients.
+"""Fan-out of ``chat.alerts`` (and ``chat.conversations``) to WebSocket clients.
 
 Every API process reads every partition of the alerts topic with its own consumer
 (no consumer group), starting at the end, so several API processes can run side by
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -52,8 +53,12 @@ class Hub:
                 queue.put_nowait(None)
 
 
-class AlertFeed:
-    def __init__(self, bootstrap_servers: str, topic: str, hub: Hub) -> None:
+class TopicFeed:
+    """Every partition of one topic, from its end, published to a hub (alerts, conversations)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, hub: Hub,
+                 transform: Callable[[str], str] | None = None) -> None:
+        self.transform = transform
         self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.hub = hub
@@ -63,7 +68,7 @@ class AlertFeed:
         self._consumer: AIOKafkaConsumer | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="alert-feed")
+        self._task = asyncio.create_task(self._run(), name=f"feed-{self.topic}")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -126,5 +131,10 @@ class AlertFeed:
                         payload = record.value.decode("utf-8")
                     except (AttributeError, UnicodeDecodeError):
                         continue
+                    if self.transform is not None:
+                        try:
+                            payload = self.transform(payload)
+                        except ValueError:
+                            continue
                     self.hub.publish(payload)
                     self.delivered += 1

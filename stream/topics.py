@@ -16,12 +16,15 @@ class StreamTopics:
     alerts: TopicT
     deadletter: TopicT
     agent_activity: TopicT
+    conversations: TopicT
+    ticks: TopicT
+    inbound: TopicT  # chat.messages and the timer ticks, read by the one pipeline agent
 
 
 def declare(app: faust.App, settings: Settings) -> StreamTopics:
-    def raw(name: str) -> TopicT:
+    def raw(*name: str) -> TopicT:
         return app.topic(
-            name,
+            *name,
             key_serializer="raw",
             value_serializer="raw",
             partitions=settings.partitions,
@@ -33,4 +36,7 @@ def declare(app: faust.App, settings: Settings) -> StreamTopics:
         alerts=raw(names.alerts),
         deadletter=raw(names.deadletter),
         agent_activity=raw(names.agent_activity),
+        conversations=raw(names.conversations),
+        ticks=raw(names.ticks),
+        inbound=raw(names.messages, names.ticks),
     )

@@ -61,13 +61,23 @@ class Topics:
         return f"{self.prefix}zhijian.agent-activity"
 
     @property
+    def conversations(self) -> str:
+        """Conversation snapshots keyed by conversation_id; the closing one is the summary."""
+        return f"{self.prefix}chat.conversations"
+
+    @property
+    def ticks(self) -> str:
+        """Internal: timer ticks keyed by conversation_id, read by the pipeline with chat.messages."""
+        return f"{self.prefix}zhijian.ticks"
+
+    @property
     def rules(self) -> str:
         """The rule set in force: one partition, compacted; the API publishes, workers follow."""
         return f"{self.prefix}chat.rules"
 
     def all(self) -> list[str]:
         """Topics with the configured partition count."""
-        return [self.messages, self.alerts, self.deadletter, self.agent_activity]
+        return [self.messages, self.alerts, self.deadletter, self.agent_activity, self.conversations, self.ticks]
 
     def compacted(self) -> list[str]:
         """Single-partition, compacted topics."""

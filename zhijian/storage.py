@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     Engine,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
     text,
 )
@@ -49,8 +51,30 @@ alerts = Table(
     Column("ts_ms", BigInteger, nullable=False),
     Column("detected_at", String(40), nullable=False),
     Column("payload", Text, nullable=False),
+    # customer_waiting alerts change (warning → critical → cleared) under one alert_id
+    Column("revision", Integer, nullable=False, server_default="0"),
 )
 Index("ix_alerts_ts", alerts.c.ts_ms)
+
+# The latest snapshot of every conversation; once closed, its summary with the transcript.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("conversation_id", String(128), primary_key=True),
+    Column("shop_id", String(128), nullable=False),
+    Column("team_id", String(128)),
+    Column("agent_id", String(128)),
+    Column("status", String(16), nullable=False),
+    Column("opened_ms", BigInteger),
+    Column("closed_ms", BigInteger),
+    Column("waiting_since_ms", BigInteger),
+    Column("version", BigInteger, nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+Index("ix_conversations_status", conversations.c.status, conversations.c.waiting_since_ms)
+Index("ix_conversations_agent", conversations.c.agent_id, conversations.c.opened_ms)
+Index("ix_conversations_team", conversations.c.team_id, conversations.c.opened_ms)
 
 # Every rule set a QA lead published, newest revision wins. The broker topic only carries
 # the change to running workers; this table is the record (and who changed what, when).
@@ -94,13 +118,22 @@ class Store:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        with self.engine.begin() as conn:  # databases made by 0.1.0 lack the revision column
+            if "revision" not in {c["name"] for c in inspect(conn).get_columns("alerts")}:
+                conn.execute(text("ALTER TABLE alerts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
     def save_alerts(self, records: Iterable[dict[str, Any]]) -> int:
-        """Insert alerts, ignoring ones already stored. Returns how many were new."""
+        """Store alerts idempotently: a new alert_id is inserted, a known one is replaced only by
+        a higher revision. Returns how many rows were written."""
+        newest: dict[str, dict[str, Any]] = {}
+        for r in records:  # one row per alert_id per statement (PostgreSQL requires it)
+            kept = newest.get(r["alert_id"])
+            if kept is None or int(r.get("revision", 0)) > int(kept.get("revision", 0)):
+                newest[r["alert_id"]] = r
         rows = [
             {
                 "alert_id": r["alert_id"],
@@ -115,18 +148,81 @@ class Store:
                 "ts_ms": int(r["ts_ms"]),
                 "detected_at": r["detected_at"],
                 "payload": json.dumps(r, ensure_ascii=False, separators=(",", ":")),
+                "revision": int(r.get("revision", 0)),
             }
-            for r in records
+            for r in newest.values()
         ]
         if not rows:
             return 0
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(alerts).on_conflict_do_nothing(index_elements=["alert_id"]).returning(alerts.c.alert_id)
-        )
+        base = insert(alerts)
+        statement = base.on_conflict_do_update(
+            index_elements=["alert_id"],
+            set_={name: base.excluded[name] for name in ("severity", "fatal", "agent_id", "payload", "revision")},
+            where=alerts.c.revision < base.excluded.revision,
+        ).returning(alerts.c.alert_id)
         with self.engine.begin() as conn:
-            inserted = conn.execute(statement, rows).all()
-        return len(inserted)
+            written = conn.execute(statement, rows).all()
+        return len(written)
+
+    def save_conversations(self, snapshots: Iterable[dict[str, Any]]) -> int:
+        """Upsert conversation snapshots; a stored row is replaced only by a higher version."""
+        newest: dict[str, dict[str, Any]] = {}
+        for snap in snapshots:
+            kept = newest.get(snap["conversation_id"])
+            if kept is None or snap["version"] > kept["version"]:
+                newest[snap["conversation_id"]] = snap
+        rows = [
+            {
+                "conversation_id": c["conversation_id"], "shop_id": c["shop_id"], "team_id": c.get("team_id"),
+                "agent_id": c.get("agent_id"), "status": c["status"], "opened_ms": c.get("opened_ms"),
+                "closed_ms": c.get("closed_ms"), "waiting_since_ms": c.get("waiting_since_ms"),
+                "version": int(c["version"]), "final": bool(c.get("final")),
+                "payload": json.dumps(c, ensure_ascii=False, separators=(",", ":")),
+            }
+            for c in newest.values()
+        ]
+        if not rows:
+            return 0
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        base = insert(conversations)
+        changing = ("team_id", "agent_id", "status", "closed_ms", "waiting_since_ms", "version", "final", "payload")
+        statement = base.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={name: base.excluded[name] for name in changing},
+            where=conversations.c.version < base.excluded.version,
+        ).returning(conversations.c.conversation_id)
+        with self.engine.begin() as conn:
+            return len(conn.execute(statement, rows).all())
+
+    def list_conversations(self, *, agent_id: str | None = None, team_id: str | None = None,
+                           status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Waiting ones longest-waiting first, others newest first; without transcripts."""
+        query = select(conversations.c.payload)
+        if agent_id is not None:
+            query = query.where(conversations.c.agent_id == agent_id)
+        if team_id is not None:
+            query = query.where(conversations.c.team_id == team_id)
+        if status is not None:
+            query = query.where(conversations.c.status == status)
+        if status == "waiting":
+            query = query.order_by(conversations.c.waiting_since_ms.asc(), conversations.c.conversation_id)
+        else:
+            query = query.order_by(conversations.c.opened_ms.desc(), conversations.c.conversation_id)
+        with self.engine.connect() as conn:
+            payloads = conn.execute(query.limit(limit)).scalars().all()
+        out = []
+        for payload in payloads:
+            body = json.loads(payload)
+            body.pop("transcript", None)
+            out.append(body)
+        return out
+
+    def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            payload = conn.execute(select(conversations.c.payload).where(
+                conversations.c.conversation_id == conversation_id)).scalar()
+        return json.loads(payload) if payload else None
 
     def recent_alerts(
         self, *, limit: int = 100, before_ms: int | None = None, since_ms: int | None = None

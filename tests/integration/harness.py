@@ -137,10 +137,33 @@ def start_api(env: dict[str, str], workdir: Path) -> Proc:
     return api
 
 
-def chat_event(mid: str, conv: str, sender: str, text: str, *, agent: str = "a1", team: str = "t1",
-               ts_ms: int | None = None, etype: str = "message") -> dict[str, Any]:
+def put_json(url: str, token: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="PUT",
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def produce_events(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:
+    """Produce with kafka-python (an independent client), keyed by conversation_id, in order."""
+    import kafka
+
+    producer = kafka.KafkaProducer(bootstrap_servers=bootstrap)
+    try:
+        for event in events:
+            producer.send(topic, key=str(event["conversation_id"]).encode(),
+                          value=json.dumps(event, ensure_ascii=False).encode()).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def chat_event(mid: str, conv: str, sender: str, text: str, *, agent: str | None = "a1", team: str = "t1",
+               ts_ms: int | None = None, etype: str = "message", shop: str = "shop-1") -> dict[str, Any]:
     return {
-        "message_id": mid, "conversation_id": conv, "shop_id": "shop-1", "team_id": team,
+        "message_id": mid, "conversation_id": conv, "shop_id": shop, "team_id": team,
         "agent_id": agent, "customer_id": "cust-1", "sender": sender, "type": etype, "text": text,
         "ts": ts_ms if ts_ms is not None else int(time.time() * 1000),
     }

@@ -3,39 +3,16 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, wait_for
+from tests.integration.harness import chat_event, http_json, produce_events, put_json, wait_for
 from zhijian.storage import Store
 
 pytestmark = pytest.mark.broker
-
-
-def put_json(url: str, token: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="PUT",
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def produce(stack: Stack, events: list[dict[str, Any]]) -> None:
-    import kafka
-
-    producer = kafka.KafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
-    try:
-        for event in events:
-            producer.send(stack.settings.topics.messages, key=event["conversation_id"].encode(),
-                          value=json.dumps(event, ensure_ascii=False).encode()).get(timeout=30)
-    finally:
-        producer.close()
 
 
 def test_published_rules_reach_the_worker_live_and_findings_record_the_version(stack: Stack) -> None:
@@ -57,7 +34,8 @@ def test_published_rules_reach_the_worker_live_and_findings_record_the_version(s
     wait_for(lambda: http_json(worker_health)[1]["ruleset"]["version"] == version, 20, "the worker on the new rules")
 
     conv, message_id = f"conv-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    produce(stack, [chat_event(uuid.uuid4().hex, conv, "customer", "这个有货吗"),
+    produce_events(stack.settings.bootstrap_servers, stack.settings.topics.messages,
+                   [chat_event(uuid.uuid4().hex, conv, "customer", "这个有货吗"),
                     chat_event(message_id, conv, "agent", "少啰嗦，拍就是了")])
 
     def alert() -> dict[str, Any] | None:

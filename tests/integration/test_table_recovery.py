@@ -117,9 +117,10 @@ def test_tables_are_exact_after_a_restart_mid_stream(broker: EmbeddedBroker, tmp
             raise AssertionError(f"tally {tally_of(tally_url)} != expected {expected}") from None
         status, body = http_json(conv_url)
         assert status == 200
-        assert {cid: c["messages"] for cid, c in body["conversations"].items()} == {
+        assert {cid: sum(c["metrics"]["messages"].values()) for cid, c in body["conversations"].items()} == {
             f"conv-{c}": 12 for c in range(CONVERSATIONS)
         }
-        assert all(c["first_response_ms"] == 2000 for c in body["conversations"].values())
+        assert all(c["metrics"]["first_response_s"] == 2.0 for c in body["conversations"].values())
+        assert all(c["metrics"]["response_times_s"] == [2.0] * 6 for c in body["conversations"].values())
     finally:
         worker.stop()
