@@ -57,7 +57,8 @@ def test_housekeeping_closes_quiet_conversations_and_purges_old_closed_ones() ->
     assert idx.housekeeping_ticks(T0 + 601_000) == []  # sent; not again before RESEND_MS
     assert [c for c, _ in idx.housekeeping_ticks(T0 + 600_000 + RESEND_MS)] == ["open"]
     # the close was never applied here, so it is asked for again, with the purge
-    assert [(c, t["kind"]) for c, t in idx.housekeeping_ticks(T0 + 3_600_000)] == [("open", "close"), ("closed", "purge")]
+    due = idx.housekeeping_ticks(T0 + 3_600_000)
+    assert [(c, t["kind"]) for c, t in due] == [("open", "close"), ("closed", "purge")]
 
 
 def test_resync_drops_conversations_the_table_no_longer_has() -> None:
