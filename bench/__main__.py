@@ -3,7 +3,8 @@
 1. raw aiokafka consume rate over N prefilled chat events;
 2. a Faust no-op agent over the same events (bench.noop);
 3. the zhijian pipeline worker over the same events;
-4. produce → WebSocket alert latency at a fixed load through worker and API.
+4. produce → WebSocket alert latency at a fixed load through worker and API;
+5. customer_waiting delay: WebSocket arrival minus the moment the 30 s threshold was crossed.
 Events come from the JDDC sample (../shared/data/jddc_sample) when present (timings are
 simulated: the corpus has none), else from the simulator's phrase lists.
 """
@@ -11,6 +12,7 @@ simulated: the corpus has none), else from the simulator's phrase lists.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -54,7 +56,7 @@ def corpus() -> tuple[list[tuple[str, str, str]], str]:
 
 def events(n: int) -> list[tuple[bytes, bytes]]:
     rows, _ = corpus()
-    base = int(time.time() * 1000) - 3_600_000
+    base = int(time.time() * 1000)  # live timestamps: waiting timers behave as on a real floor
     out = []
     for i in range(n):
         session, sender, text = rows[i % len(rows)]
@@ -157,6 +159,43 @@ async def alert_latency(env: dict[str, str], settings: Any, rate: float, seconds
     return latencies
 
 
+async def waiting_delay(settings: Any, conversations: int = 200, spread_s: float = 5.0) -> list[float]:
+    """Customers whose 30 s threshold falls over the next few seconds; delay of each warning."""
+    url = f"ws://127.0.0.1:{settings.api_port}/ws/alerts?token={settings.admin_token}"
+    crossing: dict[str, float] = {}
+    delays: list[float] = []
+    all_in = asyncio.Event()
+    async with websockets.connect(url) as socket:
+        async def receive() -> None:
+            async for raw in socket:
+                alert = json.loads(raw)
+                conv = alert["conversation_id"]
+                if alert["rule"] == "customer_waiting" and alert["detail"].get("level") == "warning" \
+                        and conv in crossing:
+                    delays.append(time.time() - crossing.pop(conv))
+                    if not crossing:
+                        all_in.set()
+
+        receiver = asyncio.create_task(receive())
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=1)
+        await producer.start()
+        now = time.time()
+        for i in range(conversations):
+            since = now - 30 + 2 + i * spread_s / conversations
+            conv = f"wait-{uuid.uuid4().hex[:10]}"
+            crossing[conv] = since + 30
+            event = {"message_id": f"{conv}-c", "conversation_id": conv, "shop_id": "s", "team_id": "t",
+                     "agent_id": None, "customer_id": "c", "sender": "customer", "type": "message",
+                     "text": "在吗？", "ts": int(since * 1000)}
+            await producer.send(settings.topics.messages, json.dumps(event, ensure_ascii=False).encode(),
+                                key=conv.encode())
+        await producer.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(all_in.wait(), spread_s + 20)
+        receiver.cancel()
+    return delays
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -203,6 +242,7 @@ def main() -> int:
             wait_for(lambda: http_json(f"http://127.0.0.1:{settings.worker_port}/zhijian/health/")[1]["counters"]
                      ["processed"] >= N_EVENTS * 0.9, 300, "catch-up before the latency run", interval=0.5)
             latencies = asyncio.run(alert_latency(env, settings, LOAD_RATE, LOAD_SECONDS))
+            waits = asyncio.run(waiting_delay(settings))
         finally:
             api.stop()
             worker.stop()
@@ -213,6 +253,12 @@ def main() -> int:
                   f"p99 {pct(latencies, 0.99) * 1000:.0f} ms ({len(latencies)}/{expected} alerts received)")
         else:
             print(f"alert latency: no alerts received of {expected} expected")
+            return 1
+        if waits:
+            print(f"customer_waiting delay after the 30 s threshold: p50 {pct(waits, 0.5) * 1000:.0f} ms, "
+                  f"p99 {pct(waits, 0.99) * 1000:.0f} ms, max {max(waits) * 1000:.0f} ms ({len(waits)}/200 alerts)")
+        else:
+            print("customer_waiting delay: no alerts received")
             return 1
         print(f"(logs in {workdir})")
         return 0

@@ -19,6 +19,7 @@ import ahocorasick
 from detectors.findings import Finding
 from detectors.normalise import Normalised, Normaliser
 from detectors.ruleset import SENDERS, Rule, RuleSet
+from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
 Span = tuple[int, int]
@@ -84,6 +85,7 @@ class Detector:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.normalise = Normaliser(ruleset.variants)
+        self.timing = parse_timing(ruleset.timing)  # this shop's response-time policy
         self.rules = tuple(rule for rule in ruleset.rules if rule.enabled)
         self._by_sender = {
             sender: _SenderRules([(i, r) for i, r in enumerate(self.rules) if r.applies_to == sender], self.normalise)

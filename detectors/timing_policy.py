@@ -18,6 +18,7 @@ class TimingPolicy:
     after_sales_avg_response_tiers: Tiers = ((30, 10), (60, 5))
     after_sales_teams: tuple[str, ...] = ()
     reply_rate_tiers: Tiers = ((1.0, 10), (0.98, 8), (0.95, 6), (0.92, 4))
+    board_from_s: float = 15  # a waiting conversation appears on the waiting board from here
     waiting_warning_s: float = 30
     waiting_critical_s: float = 60
     reorder_window_s: float = 10
@@ -71,8 +72,8 @@ def parse_timing(raw: Mapping[str, Any]) -> TimingPolicy:
                 raise ValueError(f"{name}: expected a number ≥ 0")
             values[name] = float(value)
     policy = TimingPolicy(**values)
-    if policy.waiting_critical_s < policy.waiting_warning_s:
-        raise ValueError("waiting_critical_s must not be below waiting_warning_s")
+    if not policy.board_from_s <= policy.waiting_warning_s <= policy.waiting_critical_s:
+        raise ValueError("expected board_from_s ≤ waiting_warning_s ≤ waiting_critical_s")
     return policy
 
 

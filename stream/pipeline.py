@@ -13,13 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors import RuleBook, check_conversation, load_ruleset
-from detectors.timing_policy import TimingPolicy, seconds_points, timing_policy
+from detectors.timing_policy import TimingPolicy, seconds_points
 from stream import alerting
 from stream.timing import AGENT, KIND, LATE, MARKS, MESSAGE_ID, SEQ, TEXT, TS, Metrics, compute, insert_entry
 from zhijian.alerts import Alert, iso_from_ms
 from zhijian.contract import ChatEvent
 
-IDS_KEPT = 2000  # message ids remembered per conversation, for de-duplication
+LOG_KEPT = 5000  # events kept per conversation (a longer one is an outlier; its oldest go)
 TEXT_KEPT = 1000  # characters of each message kept for the transcript
 KINDS = {("message", "customer"): "c", ("message", "agent"): "a", ("message", "bot"): "b",
          ("message", "system"): "b", ("transferred",): "t", ("conversation_ended",): "e",
@@ -50,8 +50,8 @@ def new_state(event: ChatEvent, now_ms: int) -> ConversationState:
     return {
         "conversation_id": event.conversation_id, "shop_id": event.shop_id, "team_id": event.team_id,
         "first_agent": event.agent_id if event.sender == "agent" or event.type == "transferred" else None,
-        "owner": None, "status": "open", "log": [], "ids": [], "seq": 0, "max_ts": None, "late": 0,
-        "labels": {}, "alerted": {}, "waiting": {"since": None, "level": 0}, "first_response_ms": None,
+        "owner": None, "status": "open", "log": [], "seq": 0, "max_ts": None, "late": 0,
+        "labels": {}, "alerted": {}, "waiting": {"since": None, "level": 0, "shown": False}, "first_response_ms": None,
         "opened_ms": event.ts_ms, "closed_ms": None, "close_reason": None, "closed_at": None,
         "last_arrival_ms": now_ms, "version": 0, "summary_checks": None, "waiting_message_id": None,
     }
@@ -62,13 +62,21 @@ def _kind(event: ChatEvent) -> str:
 
 
 def policy_for(book: RuleBook, shop_id: str) -> TimingPolicy:
-    return timing_policy(book.detector(shop_id).ruleset.timing)
+    return book.detector(shop_id).timing
+
+
+def display_status(state: ConversationState) -> str:
+    """``waiting`` once a wait is long enough for the board (board_from_s), else the status."""
+    waiting = state["waiting"]
+    return "waiting" if waiting["since"] is not None and waiting.get("shown") else state["status"]
 
 
 def board(state: ConversationState) -> tuple[Any, ...]:
-    """What the waiting board shows; a change of it is worth a snapshot."""
+    """What the waiting board shows; only a change of it is worth a snapshot (a customer
+    answered within seconds never reaches the board, and costs no snapshot)."""
     waiting = state["waiting"]
-    return state["status"], waiting["since"], waiting["level"], state["owner"], state["team_id"]
+    shown_since = waiting["since"] if waiting.get("shown") else None
+    return display_status(state), shown_since, waiting["level"], state["owner"], state["team_id"]
 
 
 def _metrics(state: ConversationState, policy: TimingPolicy) -> Metrics:
@@ -81,12 +89,11 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     book = book or default_rulebook()
     if state is None:
         state = new_state(event, now_ms)
-    elif event.message_id in state["ids"]:
+    elif any(entry[MESSAGE_ID] == event.message_id for entry in state["log"]):  # the log is the id set
         return Outcome(state=state, duplicate=True)
     state = dict(state)
     before = board(state)
-    state["ids"] = [*state["ids"][-(IDS_KEPT - 1):], event.message_id]
-    state["log"] = list(state["log"])
+    state["log"] = list(state["log"][-(LOG_KEPT - 1):])
     state["seq"] += 1
     state["last_arrival_ms"] = now_ms
     if state["status"] == "closed":  # a message after the close reopens the conversation
@@ -160,7 +167,7 @@ def _update_waiting(state: ConversationState, metrics: Metrics, outcome: Outcome
         outcome.alerts.append(alerting.waiting_alert(
             state, state["conversation_id"], pending, since_ms=old["since"], waited_ms=event_ts - old["since"],
             kind="cleared", threshold_s=None, now_ms=now_ms))
-    state["waiting"] = {"since": since, "level": 0}
+    state["waiting"] = {"since": since, "level": 0, "shown": False}
     state["waiting_message_id"] = metrics.waiting_message_id
 
 
@@ -183,9 +190,17 @@ def process_tick(state: ConversationState | None, tick: dict[str, Any], *, now_m
     if kind == "waiting":
         waiting = state["waiting"]
         level = int(tick.get("level", 0))
-        if waiting["since"] != tick.get("since") or level <= waiting["level"] or level not in (1, 2):
+        if waiting["since"] != tick.get("since") or level not in (0, 1, 2):
             return Outcome(state=state)
-        state["waiting"] = {"since": waiting["since"], "level": level}
+        if level == 0:  # long enough for the board, no alert yet
+            if waiting.get("shown"):
+                return Outcome(state=state)
+            state["waiting"] = {**waiting, "shown": True}
+            outcome.snapshots.append(snapshot(state, _metrics(state, policy), policy))
+            return outcome
+        if level <= waiting["level"]:
+            return Outcome(state=state)
+        state["waiting"] = {"since": waiting["since"], "level": level, "shown": True}
         pending = _pending_entry(state, state.get("waiting_message_id"))
         threshold = policy.waiting_warning_s if level == 1 else policy.waiting_critical_s
         outcome.alerts.append(alerting.waiting_alert(
@@ -225,7 +240,7 @@ def _finalise(state: ConversationState, metrics: Metrics, policy: TimingPolicy, 
                 event, rule="unanswered_at_end", severity="warning", fatal=False, start=0,
                 end=len(pending[TEXT]), detected_at=iso_from_ms(now_ms),
                 detail={"close_reason": reason, "unanswered_s": round(waited / 1000, 3)}))
-    state["waiting"] = {"since": None, "level": state["waiting"]["level"]}
+    state["waiting"] = {"since": None, "level": state["waiting"]["level"], "shown": False}
     outcome.snapshots.append(snapshot(state, metrics, policy, final=True))
 
 
@@ -248,7 +263,7 @@ def snapshot(state: ConversationState, metrics: Metrics, policy: TimingPolicy, *
     waiting = state["waiting"]
     body: dict[str, Any] = {
         "conversation_id": state["conversation_id"], "shop_id": state["shop_id"], "team_id": state["team_id"],
-        "agent_id": state["owner"], "status": "waiting" if waiting["since"] is not None else state["status"],
+        "agent_id": state["owner"], "status": display_status(state),
         "version": state["version"], "final": final, "opened_ms": state["opened_ms"],
         "closed_ms": state["closed_ms"], "close_reason": state["close_reason"],
         "last_event_ms": state["max_ts"], "waiting_since_ms": waiting["since"], "waiting_level": waiting["level"],

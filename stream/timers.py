@@ -26,6 +26,7 @@ class Entry:
     closed_at: int | None
     waiting_since: int | None
     level_sent: int  # the highest waiting level already asked for (or in the state)
+    shown_sent: bool = False  # the board tick was asked for (or the state shows it)
     housekeeping_sent_at: int = 0
 
 
@@ -43,9 +44,12 @@ class ConversationIndex:
         since = state["waiting"]["since"] if state["status"] == "open" else None
         old = self.entries.get(conversation_id)
         level = state["waiting"]["level"]
+        shown = bool(state["waiting"].get("shown"))
         if old is not None and old.waiting_since == since:
             level = max(level, old.level_sent)
-        entry = Entry(state["shop_id"], state["status"], state["last_arrival_ms"], state.get("closed_at"), since, level)
+            shown = shown or old.shown_sent
+        entry = Entry(state["shop_id"], state["status"], state["last_arrival_ms"], state.get("closed_at"), since, level,
+                      shown)
         self.entries[conversation_id] = entry
         if since is None:
             self.waiting.pop(conversation_id, None)
@@ -74,8 +78,14 @@ class ConversationIndex:
                 else 0
             if due > entry.level_sent:
                 entry.level_sent = due
-                ticks.append((conversation_id, {"kind": "waiting", "since": entry.waiting_since, "level": due,
-                                                "at_ms": now_ms}))
+                entry.shown_sent = True
+            elif not entry.shown_sent and waited >= policy.board_from_s * 1000:
+                entry.shown_sent = True
+                due = 0  # onto the board, no alert yet
+            else:
+                continue
+            ticks.append((conversation_id, {"kind": "waiting", "since": entry.waiting_since, "level": due,
+                                            "at_ms": now_ms}))
         return ticks
 
     def housekeeping_ticks(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:

@@ -107,8 +107,11 @@ def test_an_event_later_than_the_window_still_counts_and_is_flagged() -> None:
 def test_transfer_gap_is_measured_on_its_own_and_the_new_agent_owns_the_conversation() -> None:
     run = Run().feed(ev("c1", "customer", 0), ev("a1", "agent", 5, agent="A"), ev("c2", "customer", 10),
                      ev("t1", "system", 20, "", etype="transferred", agent="B"))
-    waiting = run.snapshots[-1]
-    assert (waiting["status"], waiting["agent_id"], waiting["waiting_since_ms"]) == ("waiting", "B", T0 + 20_000)
+    owner_changed = run.snapshots[-1]  # the wait (10 s) is not on the board yet, but it is B's from the transfer
+    assert (owner_changed["status"], owner_changed["agent_id"], owner_changed["waiting_since_ms"]) == (
+        "open", "B", T0 + 20_000)
+    board = run.tick("waiting", 36, since=T0 + 20_000, level=0).snapshots  # 16 s into B's wait: the board
+    assert [(s["status"], s["agent_id"]) for s in board] == [("waiting", "B")]
     run.feed(ev("b1", "agent", 35, "您好，我是售后专员", agent="B"), ev("c3", "customer", 40),
              ev("b2", "agent", 46, "请您稍等", agent="B"))
     metrics = run.end(50)["metrics"]
@@ -130,6 +133,9 @@ def test_bot_replies_are_not_responses_unless_the_shop_says_so() -> None:
 def test_waiting_alert_warns_escalates_and_clears_under_one_alert_id() -> None:
     run = Run().feed(ev("a0", "agent", 0, "您好，在的"), ev("c1", "customer", 2, "人呢？"))
     since = T0 + 2000
+    assert run.snapshots[-1]["status"] == "open"  # a customer waiting 0 s is not on the board
+    board = run.tick("waiting", 17.1, since=since, level=0)
+    assert board.alerts == [] and [s["status"] for s in board.snapshots] == ["waiting"]
     assert run.tick("waiting", 32.1, since=since, level=1).alerts[0].severity == "warning"
     assert run.tick("waiting", 32.3, since=since, level=1).alerts == []  # the same tick twice: nothing new
     assert run.tick("waiting", 45, since=since - 1, level=2).alerts == []  # a stale episode: nothing
@@ -176,4 +182,4 @@ def test_a_message_after_the_close_reopens_the_conversation() -> None:
     run.end(5)
     run.feed(ev("c2", "customer", 100, "还有个问题"))
     assert run.state is not None and run.state["status"] == "open"
-    assert run.snapshots[-1]["status"] == "waiting"
+    assert run.snapshots[-1]["status"] == "open" and run.snapshots[-1]["waiting_since_ms"] == T0 + 100_000

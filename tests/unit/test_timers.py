@@ -23,6 +23,8 @@ def index(**policies: TimingPolicy) -> ConversationIndex:
 def test_waiting_ticks_fire_once_per_level() -> None:
     idx = index()
     idx.observe("c1", state(since=T0))
+    assert idx.waiting_ticks(T0 + 14_999) == []
+    assert [t["level"] for _, t in idx.waiting_ticks(T0 + 15_000)] == [0]  # onto the board, no alert
     assert idx.waiting_ticks(T0 + 29_999) == []
     assert idx.waiting_ticks(T0 + 30_000) == [("c1", {"kind": "waiting", "since": T0, "level": 1,
                                                      "at_ms": T0 + 30_000})]
