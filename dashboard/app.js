@@ -12,11 +12,14 @@ const RULE_NAMES = {
   pii_leak: "信息泄露",
   customer_anger: "顾客情绪激动（需安抚）",
   slow_first_response: "首次响应超时",
+  customer_waiting: "顾客等待",
+  unanswered_at_end: "回复中断",
 };
+const STATE_NAMES = { cleared: "已回复", unanswered: "未回复即结束" };
 const SEVERITY_NAMES = { critical: "严重", warning: "警告", info: "提示" };
 
-const state = { token: localStorage.getItem("zhijian.token") || "", seen: new Set(), socket: null,
-                retryMs: 500, newestTs: 0 };
+const state = { token: localStorage.getItem("zhijian.token") || "", seen: new Map(), socket: null,
+                retryMs: 500, newestTs: 0, boardSocket: null, board: new Map() };
 const el = (id) => document.getElementById(id);
 
 function setStatus(kind, text) {
@@ -30,6 +33,7 @@ function showLogin(message) {
   state.token = "";
   localStorage.removeItem("zhijian.token");
   if (state.socket) { state.socket.onclose = null; state.socket.close(); state.socket = null; }
+  if (state.boardSocket) { state.boardSocket.onclose = null; state.boardSocket.close(); state.boardSocket = null; }
   el("wall").hidden = true;
   el("logout").hidden = true;
   el("login").hidden = false;
@@ -59,6 +63,10 @@ function excerptCell(alert) {
   if (alert.rule === "slow_first_response" && alert.detail) {
     td.prepend(document.createTextNode(`首次响应 ${alert.detail.first_response_s} 秒 · `));
   }
+  if (alert.rule === "customer_waiting" && alert.detail) {
+    const note = STATE_NAMES[alert.state] ? ` · ${STATE_NAMES[alert.state]}` : "";
+    td.prepend(document.createTextNode(`已等待 ${Math.round(alert.detail.waited_s)} 秒${note} · `));
+  }
   return td;
 }
 
@@ -66,6 +74,7 @@ function row(alert, fresh) {
   const tr = document.createElement("tr");
   tr.dataset.alertId = alert.alert_id;
   tr.dataset.severity = alert.severity;
+  tr.dataset.state = alert.state || "open";
   if (fresh) tr.className = "fresh";
   const sev = document.createElement("td");
   const badge = document.createElement("span");
@@ -88,8 +97,15 @@ function addAlerts(alerts, fresh) {
   const body = el("alerts");
   // Newest first: keep the table ordered by event time, whatever order alerts arrive in.
   for (const alert of alerts) {
-    if (!alert || !alert.alert_id || state.seen.has(alert.alert_id)) continue;
-    state.seen.add(alert.alert_id);
+    if (!alert || !alert.alert_id) continue;
+    const revision = alert.revision || 0;
+    if (state.seen.has(alert.alert_id)) {
+      // the same alert, changed (a waiting customer: warning → critical → answered): newest revision wins
+      if (revision <= state.seen.get(alert.alert_id)) continue;
+      const old = body.querySelector(`tr[data-alert-id="${CSS.escape(alert.alert_id)}"]`);
+      if (old) old.remove();
+    }
+    state.seen.set(alert.alert_id, revision);
     state.newestTs = Math.max(state.newestTs, alert.ts_ms || 0);
     const tr = row(alert, fresh);
     let before = null;
@@ -141,6 +157,56 @@ function connect() {
   };
 }
 
+// The waiting board: conversations whose customer has waited long enough to show, longest first.
+function renderBoard() {
+  const list = el("waiting");
+  const now = Date.now();
+  const items = [...state.board.values()].sort((a, b) => a.waiting_since_ms - b.waiting_since_ms);
+  list.replaceChildren(...items.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.conversationId = c.conversation_id;
+    li.dataset.level = String(c.waiting_level || 0);
+    const waited = document.createElement("span");
+    waited.className = "waited";
+    waited.textContent = `${Math.max(0, Math.floor((now - c.waiting_since_ms) / 1000))} 秒`;
+    const who = document.createElement("span");
+    who.textContent = `${c.agent_id || "未分配"} · ${c.team_id || "—"}`;
+    const id = document.createElement("span");
+    id.className = "mono";
+    id.textContent = c.conversation_id;
+    li.append(who, waited, id);
+    return li;
+  }));
+  el("waiting-count").textContent = String(items.length);
+  el("waiting-empty").hidden = items.length > 0;
+}
+
+function onConversation(c) {
+  if (!c || !c.conversation_id) return;
+  const known = state.board.get(c.conversation_id);
+  if (known && known.version > c.version) return;  // an older snapshot arriving late
+  if (c.status === "waiting" && c.waiting_since_ms) state.board.set(c.conversation_id, c);
+  else state.board.delete(c.conversation_id);
+  renderBoard();
+}
+
+function connectBoard() {
+  if (!state.token) return;
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/ws/conversations?token=${encodeURIComponent(state.token)}`);
+  state.boardSocket = socket;
+  socket.onopen = () => { state.board.clear(); renderBoard(); };  // the server sends the waiting list first
+  socket.onmessage = (event) => {
+    try { onConversation(JSON.parse(event.data)); } catch (err) { console.warn("bad conversation", err); }
+  };
+  socket.onclose = (event) => {
+    if (state.boardSocket !== socket || event.code === 1008) return;
+    state.boardSocket = null;
+    setTimeout(connectBoard, 1000);
+  };
+}
+setInterval(() => { if (state.board.size) renderBoard(); }, 1000);
+
 async function start() {
   el("login").hidden = true;
   el("wall").hidden = false;
@@ -151,6 +217,7 @@ async function start() {
     console.warn("initial load failed", err);
   }
   connect();
+  connectBoard();
 }
 
 el("login").addEventListener("submit", (event) => {

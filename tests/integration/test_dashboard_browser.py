@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -99,3 +100,33 @@ def test_a_wrong_token_is_refused_on_the_page(stack: Stack, page: Page) -> None:
     page.click("button[type=submit]")
     expect(page.locator("#login-error")).to_contain_text("令牌无效", timeout=10_000)
     expect(page.locator("#wall")).to_be_hidden()
+
+
+def test_the_waiting_board_and_the_waiting_alert_follow_the_conversation(stack: Stack, page: Page) -> None:
+    page.goto(f"{stack.api_url}/")
+    page.fill("#token", stack.token)
+    page.click("button[type=submit]")
+    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
+
+    conv = f"wait-{uuid.uuid4().hex[:8]}"
+    now = int(time.time() * 1000)
+    # the customer has waited 35 s: past the board (15 s) and the warning (30 s) thresholds
+    events = [chat_event(f"{conv}-c1", conv, "customer", "在吗？急", agent=None, ts_ms=now - 35_000)]
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, produce(stack, events)).result(timeout=30)
+    item = page.locator(f'#waiting li[data-conversation-id="{conv}"]')
+    expect(item).to_be_visible(timeout=15_000)
+    expect(item).to_have_attribute("data-level", "1")
+    alert_row = page.locator("#alerts tr", has_text=conv).filter(has_text="顾客等待")
+    expect(alert_row).to_have_count(1, timeout=15_000)
+    expect(alert_row).to_have_attribute("data-state", "open")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-waiting-board.png"))
+
+    answer = [chat_event(f"{conv}-a1", conv, "agent", "抱歉久等了，马上为您处理", agent="agent-3")]
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, produce(stack, answer)).result(timeout=30)
+    expect(item).to_have_count(0, timeout=15_000)
+    # the same row, now answered: one row per waiting episode, never a second one
+    expect(alert_row).to_have_attribute("data-state", "cleared", timeout=15_000)
+    expect(page.locator("#alerts tr", has_text=conv).filter(has_text="顾客等待")).to_have_count(1)
