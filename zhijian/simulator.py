@@ -62,13 +62,15 @@ class SimStats:
     agent_messages: int = 0
     violations: int = 0
     slow_first_replies: int = 0
+    abandoned: int = 0  # left with an unanswered question (closed by inactivity)
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         return (f"simulator: {self.messages} messages ({self.messages / elapsed:.1f}/s) in "
                 f"{self.conversations} conversations; {self.agent_messages} agent messages, "
-                f"{self.violations} with a violation, {self.slow_first_replies} slow first replies")
+                f"{self.violations} with a violation, {self.slow_first_replies} slow first replies, "
+                f"{self.abandoned} left unanswered")
 
 
 class Simulator:
@@ -121,7 +123,16 @@ class Simulator:
         for _ in range(rng.randint(1, 4)):
             await asyncio.sleep(self.pause())
             await self.send(conv, "customer", "message", rng.choice(CUSTOMER_FOLLOWUPS))
+            if rng.random() < 0.05:  # handed to a colleague (转接): the new agent owns the wait
+                others = [a for a in AGENTS[conv["team"]] if a != conv["agent"]]
+                if others:
+                    conv["agent"] = rng.choice(others)
+                    await asyncio.sleep(self.pause() / 2)
+                    await self.send(conv, "system", "transferred")
             await asyncio.sleep(self.pause())
+            if rng.random() < 0.03:  # the customer's question is never answered: closed by inactivity
+                self.stats.abandoned += 1
+                return
             await self.send(conv, "agent", "message", self.agent_text(AGENT_REPLIES))
         await asyncio.sleep(self.pause())
         await self.send(conv, "agent", "message", self.agent_text(AGENT_CLOSINGS))
