@@ -274,4 +274,7 @@ def snapshot(state: ConversationState, metrics: Metrics, policy: TimingPolicy, *
         body["checks"] = state["summary_checks"]
     if final if with_transcript is None else with_transcript:
         body["transcript"] = transcript(state)
+        body["findings"] = [{"message_id": e[MESSAGE_ID], "label": label, "start": start, "end": end}
+                            for e in state["log"] for label, start, end in e[MARKS]]
+    body["waiting_since"] = iso_from_ms(waiting["since"]) if waiting["since"] is not None else None
     return body

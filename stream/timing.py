@@ -84,6 +84,7 @@ class Metrics:
         avg_tiers = policy.after_sales_avg_response_tiers if after_sales else policy.avg_response_tiers
         first = seconds(self.first_response_ms)
         return {
+            "first_customer_ms": self.first_customer_ts,
             "first_response_s": first,
             "first_response_agent": self.first_response_agent,
             "first_response_points": None if first is None else seconds_points(first, policy.first_response_tiers),

@@ -102,6 +102,7 @@ def test_an_event_later_than_the_window_still_counts_and_is_flagged() -> None:
     assert final["metrics"]["response_times_s"] == [8.0, 40.0]  # the late message opened the second turn
     late = [m for m in final["transcript"] if m["late"]]
     assert [m["message_id"] for m in late] == ["c0"]
+    assert final["metrics"]["first_customer_ms"] == T0
 
 
 def test_transfer_gap_is_measured_on_its_own_and_the_new_agent_owns_the_conversation() -> None:
@@ -161,6 +162,7 @@ def test_inactivity_closes_the_conversation_with_an_unanswered_question() -> Non
     assert [a.rule for a in outcome.alerts] == ["unanswered_at_end"]
     assert outcome.alerts[0].message_id == "c2" and outcome.alerts[0].detail["close_reason"] == "inactivity"
     assert final["checks"]["greeting"] is True and final["checks"]["closing"] is False
+    assert final["waiting_since"] is None and final["findings"] == []
     assert {f["label"] for f in final["checks"]["findings"]} == {"missing_closing"}
     # a closed conversation is forgotten after the retention period, not before
     assert run.tick("purge", 610.2 + 3599).delete is False
@@ -183,3 +185,11 @@ def test_a_message_after_the_close_reopens_the_conversation() -> None:
     run.feed(ev("c2", "customer", 100, "还有个问题"))
     assert run.state is not None and run.state["status"] == "open"
     assert run.snapshots[-1]["status"] == "open" and run.snapshots[-1]["waiting_since_ms"] == T0 + 100_000
+
+
+def test_the_summary_lists_findings_with_their_spans_in_the_transcript() -> None:
+    final = Run().feed(ev("c1", "customer", 0, "我要投诉"), ev("a1", "agent", 5, "哦，好的")).end(9)
+    assert final["findings"] == [{"message_id": "c1", "label": "customer_anger", "start": 2, "end": 4},
+                                 {"message_id": "a1", "label": "banned_word", "start": 0, "end": 1}]
+    assert final["labels"] == {"customer_anger": 1, "banned_word": 1}
+    assert [m["marks"] for m in final["transcript"][:2]] == [[["customer_anger", 2, 4]], [["banned_word", 0, 1]]]
