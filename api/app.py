@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,13 +16,16 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import conversations as conversations_api
+from api import quality
 from api.auth import TokenAuth
 from api.feed import Hub, TopicFeed
 from api.rules import RulesPublisher
 from api.rules import router as rules_router
 from api.sockets import serve
+from detectors import RuleBook
+from stream.rules import follow, initial_ruleset
+from zhijian.quality_store import QualityStore
 from zhijian.settings import Settings
-from zhijian.storage import Store
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
@@ -41,7 +45,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     conversation_hub = Hub()
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
-    store = Store(settings.database_url)
+    store = QualityStore(settings.database_url)
+    book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     publisher = RulesPublisher(settings.bootstrap_servers, settings.topics.rules)
 
     @asynccontextmanager
@@ -49,9 +54,13 @@ def create_app(settings: Settings, token: str) -> FastAPI:
         await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
         feed.start()
         conversation_feed.start()
+        follower = asyncio.create_task(follow(settings.bootstrap_servers, settings.topics.rules, book))
         try:
             yield
         finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
             await feed.stop()
             await conversation_feed.stop()
             await publisher.stop()
@@ -64,6 +73,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     authorised = [Depends(auth.require)]
     app.include_router(rules_router(settings, store, publisher, [auth.require]))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
+    app.include_router(quality.router(store, book, [auth.require]))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from detectors.findings import SEVERITIES
+from detectors.rubric import parse_rubric
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
@@ -89,6 +90,7 @@ class RuleSet:
     variants: Mapping[str, str] = field(default_factory=dict)
     shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     timing: Mapping[str, Any] = field(default_factory=dict)  # response-time policy (stream.timing reads it)
+    rubric: Mapping[str, Any] = field(default_factory=dict)  # the scorecard (zhijian.scoring reads it)
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -219,15 +221,23 @@ def parse_ruleset(document: Mapping[str, Any]) -> RuleSet:
     timing = document.get("timing") or {}
     if not isinstance(timing, Mapping):
         raise RuleSetError("timing: expected a table")
+    rubric = document.get("rubric") or {}
+    if not isinstance(rubric, Mapping):
+        raise RuleSetError("rubric: expected a table")
     ruleset = RuleSet(version=version, revision=revision, rules=rules, conversation=conversation,
-                      variants=variants, shops=shops, timing=timing, document=document)
+                      variants=variants, shops=shops, timing=timing, rubric=rubric, document=document)
     for shop_id in shops:  # validate every override now, not on the first message of that shop
         ruleset.for_shop(shop_id)
     for shop_id in ("", *shops):
-        try:
-            parse_timing(ruleset.for_shop(shop_id or None).timing)
-        except (TypeError, ValueError) as exc:
-            raise RuleSetError(f"timing{f' of shop {shop_id}' if shop_id else ''}: {exc}") from None
+        shop_rules = ruleset.for_shop(shop_id or None)
+        for section, parse in (("timing", parse_timing), ("rubric", parse_rubric)):
+            raw = getattr(shop_rules, section)
+            if section == "rubric" and not raw:
+                continue  # no scorecard in this document: the seed's applies
+            try:
+                parse(raw)
+            except (TypeError, ValueError, KeyError) as exc:
+                raise RuleSetError(f"{section}{f' of shop {shop_id}' if shop_id else ''}: {exc}") from None
     return ruleset
 
 
@@ -277,7 +287,9 @@ def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) ->
                 raise RuleSetError(f"{where}.conversation.{key}: label must stay {label!r}")
             conversation = replace(conversation, **{key: changed})
     timing = {**base.timing, **(override.get("timing") or {})}
-    return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={}, timing=timing)
+    rubric = {**base.rubric, **(override.get("rubric") or {})}
+    return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={}, timing=timing,
+                   rubric=rubric)
 
 
 def load_document(path: Path) -> dict[str, Any]:

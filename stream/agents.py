@@ -29,8 +29,8 @@ from stream.pipeline import Outcome, policy_for, process_event, process_tick
 from stream.tally import apply_activity
 from stream.timers import ConversationIndex
 from zhijian.contract import InvalidEvent, Limits, parse_event
+from zhijian.quality_store import QualityStore
 from zhijian.settings import Settings
-from zhijian.storage import Store
 
 log = logging.getLogger(__name__)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this (plus a tick's round trip) of its threshold
@@ -63,6 +63,7 @@ class Counters:
         self.alerts = 0
         self.persisted = 0
         self.conversations_persisted = 0
+        self.scored = 0
         self.ticks = 0
         self.first_at = 0.0  # wall-clock time of the first and latest processed event
         self.last_at = 0.0
@@ -76,7 +77,7 @@ def register(app: faust.App, settings: Settings) -> None:
     tables = tables_module.declare(app, settings)
     limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
     counters = Counters()
-    store = Store(settings.database_url)
+    store = QualityStore(settings.database_url)
     book = RuleBook(rules_module.initial_ruleset(store))
     app.zhijian_counters = counters  # type: ignore[attr-defined]
     app.zhijian_rulebook = book  # type: ignore[attr-defined]
@@ -183,4 +184,4 @@ def register(app: faust.App, settings: Settings) -> None:
             if applied:
                 tables.agent_tally[agent_id] = updated
 
-    persistence.register(app, topics, store, counters)
+    persistence.register(app, topics, store, counters, book)

@@ -1,4 +1,5 @@
-"""Agents that write the durable record to SQL in batches: alerts and conversation snapshots.
+"""Agents that write the durable record to SQL in batches: alerts, conversation snapshots,
+and for closed conversations their findings and scores.
 
 Both writes are idempotent (alert_id with revision, conversation_id with version), so a
 replay after a crash leaves the same rows. If the database is down the agent holds the
@@ -15,8 +16,10 @@ from typing import Any
 
 import faust
 
+from detectors import RuleBook
 from stream.topics import StreamTopics
-from zhijian.storage import Store
+from zhijian.quality_store import QualityStore
+from zhijian.scoring import rubric_lookup
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -45,8 +48,9 @@ async def _save(save: Callable[[list[dict[str, Any]]], int], records: list[dict[
             delay = min(delay * 2, 10.0)
 
 
-def register(app: faust.App, topics: StreamTopics, store: Store, counters: Any) -> None:
+def register(app: faust.App, topics: StreamTopics, store: QualityStore, counters: Any, book: RuleBook) -> None:
     schema_ready = asyncio.Event()
+    rubric_for = rubric_lookup(book)
 
     @app.agent(topics.alerts, name="zhijian.persist")
     async def persist_alerts(stream: faust.StreamT[Any]) -> None:
@@ -59,5 +63,7 @@ def register(app: faust.App, topics: StreamTopics, store: Store, counters: Any) 
     async def persist_conversations(stream: faust.StreamT[Any]) -> None:
         await schema_ready.wait()
         async for batch in stream.take(BATCH, within=WITHIN_S):
-            written = await _save(store.save_conversations, _decode(batch, "conversations"), "conversations")
-            counters.conversations_persisted += written
+            records = _decode(batch, "conversations")
+            counters.conversations_persisted += await _save(store.save_conversations, records, "conversations")
+            # closing summaries: their findings and score (idempotent; accepted appeals stay out)
+            counters.scored += await _save(lambda r: store.save_scored(r, rubric_for), records, "scores")

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from zhijian.storage import Store, metadata
+from zhijian.quality_store import QualityStore
+from zhijian.storage import metadata
 
 POSTGRES_URL = os.environ.get("ZHIJIAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"
@@ -22,11 +23,12 @@ def missing(component: str, why: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[Store]:
+def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[QualityStore]:
+    """An empty database with the whole schema: SQLite, and PostgreSQL (CI runs both)."""
     if request.param == "sqlite":
-        db = Store(f"sqlite:///{tmp_path}/zhijian.db")
+        db = QualityStore(f"sqlite:///{tmp_path}/zhijian.db")
     else:
-        db = Store(POSTGRES_URL)
+        db = QualityStore(POSTGRES_URL)
         try:
             db.ping()
         except Exception as exc:

@@ -131,10 +131,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in ("detect", "eval"):  # offline tools: no settings, no logging setup
+    if args.command in ("detect", "eval", "rollup"):  # offline tools
         from zhijian import qa_commands
 
-        return qa_commands.cmd_detect(args) if args.command == "detect" else qa_commands.cmd_eval(args)
+        command = {"detect": qa_commands.cmd_detect, "eval": qa_commands.cmd_eval, "rollup": qa_commands.cmd_rollup}
+        return command[args.command](args)
     if args.command not in ("worker",):
         logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()

@@ -31,6 +31,9 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--jddc", type=Path, default=None, help="JDDC chat file (default: ../shared/... if present)")
     evaluate.add_argument("--no-jddc", action="store_true", help="skip the false-positive scan")
     evaluate.add_argument("--verbose", action="store_true", help="list every false positive and miss")
+    rollup = sub.add_parser("rollup", help="the nightly KPI report (CSV + HTML) and review sample for one day")
+    rollup.add_argument("--date", required=True, help="local day, YYYY-MM-DD")
+    rollup.add_argument("--out", type=Path, default=None, help="output folder (default: $ZHIJIAN_DATA_DIR/reports)")
 
 
 def detect_lines(book: RuleBook, shop: str | None, lines: IO[str], out: IO[str]) -> int:
@@ -89,4 +92,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(format_corpus_report(scan_corpus(read_jddc(path), book), str(path)))
         else:
             print(f"\n(no JDDC corpus at {path}: false-positive scan skipped)")
+    return 0
+
+
+def cmd_rollup(args: argparse.Namespace) -> int:
+    import datetime
+
+    from detectors.rubric import rubric_of
+    from stream.rules import initial_ruleset
+    from zhijian.quality_store import QualityStore
+    from zhijian.rollup import run_rollup
+    from zhijian.settings import Settings
+
+    try:
+        datetime.date.fromisoformat(args.date)
+    except ValueError:
+        print(f"--date must be YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    store = QualityStore(settings.database_url)
+    try:
+        ruleset = initial_ruleset(store)
+        rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)
+        files = run_rollup(store, args.date, args.out or settings.data_dir / "reports", rubric)
+    finally:
+        store.dispose()
+    for path in (files.agents_csv, files.teams_csv, files.sample_csv, files.report_html):
+        print(path)
     return 0

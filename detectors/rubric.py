@@ -1,0 +1,108 @@
+"""The scorecard as data (``[rubric]`` of the rule set): sections, items, deductions, fatal labels."""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+ITEMS = ("politeness", "greeting", "closing", "first_response", "avg_response", "reply_rate")
+SCORED_LABELS = ("banned_word", "impolite_address", "forbidden_phrase", "conflict", "deflection", "pii_leak",
+                 "missing_greeting", "missing_closing", "politeness_rate", "unanswered_at_end")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    points: int
+    items: Mapping[str, int] = field(default_factory=dict)  # item → its maximum points
+    deductions: Mapping[str, int] = field(default_factory=dict)  # label → points off per finding
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    name: str
+    start_minute: int
+    end_minute: int
+
+    def contains(self, minute: int) -> bool:
+        return self.start_minute <= minute < self.end_minute
+
+
+@dataclass(frozen=True, slots=True)
+class Rubric:
+    sections: tuple[Section, ...]
+    max_score: int = 100
+    timezone: str = "Asia/Shanghai"
+    fatal_labels: frozenset[str] = frozenset()
+    bonus_max: int = 0
+    shifts: tuple[Shift, ...] = ()
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def local(self, ts_ms: int) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(ts_ms / 1000, tz=self.zone)
+
+    def day(self, ts_ms: int) -> str:
+        return self.local(ts_ms).date().isoformat()
+
+    def shift(self, ts_ms: int) -> str | None:
+        local = self.local(ts_ms)
+        minute = local.hour * 60 + local.minute
+        return next((s.name for s in self.shifts if s.contains(minute)), None)
+
+
+def _minutes(text: str) -> int:
+    hours, _, minutes = str(text).partition(":")
+    value = int(hours) * 60 + int(minutes or 0)
+    if not 0 <= value <= 24 * 60:
+        raise ValueError(f"time of day out of range: {text!r}")
+    return value
+
+
+def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
+    sections = []
+    for index, item in enumerate(raw.get("sections") or []):
+        where = f"sections[{index}]"
+        items = {str(k): int(v) for k, v in (item.get("items") or {}).items()}
+        deductions = {str(k): int(v) for k, v in (item.get("deductions") or {}).items()}
+        unknown = (set(items) - set(ITEMS)) | (set(deductions) - set(SCORED_LABELS))
+        if unknown:
+            raise ValueError(f"{where}: unknown item or label {sorted(unknown)}")
+        if sum(items.values()) > int(item["points"]):
+            raise ValueError(f"{where}: items add up to more than the section's points")
+        sections.append(Section(str(item["name"]), int(item["points"]), items, deductions))
+    if not sections:
+        raise ValueError("a rubric needs sections")
+    max_score = int(raw.get("max_score", 100))
+    if sum(s.points for s in sections) != max_score:
+        raise ValueError(f"sections add up to {sum(s.points for s in sections)}, not max_score {max_score}")
+    timezone = str(raw.get("timezone", "Asia/Shanghai"))
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {timezone!r}") from None
+    fatal = frozenset(str(label) for label in raw.get("fatal_labels") or [])
+    if fatal - set(SCORED_LABELS):
+        raise ValueError(f"fatal_labels: unknown {sorted(fatal - set(SCORED_LABELS))}")
+    shifts = tuple(Shift(str(name), _minutes(start), _minutes(end)) for name, start, end in raw.get("shifts") or [])
+    return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts)
+
+
+@lru_cache(maxsize=64)
+def _cached(key: str) -> Rubric:
+    import json
+
+    return parse_rubric(json.loads(key))
+
+
+def rubric_of(raw: Mapping[str, Any]) -> Rubric:
+    """``parse_rubric`` with a cache keyed by the section's content."""
+    import json
+
+    return _cached(json.dumps(raw, sort_keys=True, ensure_ascii=False))
