@@ -92,6 +92,7 @@ def register(app: faust.App, settings: Settings) -> None:
             await topics.alerts.send(key=key, value=alert.to_json())
         counters.alerts += len(outcome.alerts)
         for record in outcome.activity:
+            record["src_topic"] = message.topic
             record["src_partition"] = message.partition
             record["src_offset"] = message.offset
             await topics.agent_activity.send(

@@ -18,6 +18,7 @@ from stream import alerting
 from stream.timing import AGENT, KIND, LATE, MARKS, MESSAGE_ID, SEQ, TEXT, TS, Metrics, compute, insert_entry
 from zhijian.alerts import Alert, iso_from_ms
 from zhijian.contract import ChatEvent
+from zhijian.scoring import rubric_lookup, score_summary
 
 LOG_KEPT = 5000  # events kept per conversation (a longer one is an outlier; its oldest go)
 TEXT_KEPT = 1000  # characters of each message kept for the transcript
@@ -241,7 +242,14 @@ def _finalise(state: ConversationState, metrics: Metrics, policy: TimingPolicy, 
                 end=len(pending[TEXT]), detected_at=iso_from_ms(now_ms),
                 detail={"close_reason": reason, "unanswered_s": round(waited / 1000, 3)}))
     state["waiting"] = {"since": None, "level": state["waiting"]["level"], "shown": False}
-    outcome.snapshots.append(snapshot(state, metrics, policy, final=True))
+    summary = snapshot(state, metrics, policy, final=True)
+    outcome.snapshots.append(summary)
+    if summary["agent_id"] is not None:  # the live running score (appeals are applied in SQL later)
+        rubric = rubric_lookup(book)(state["shop_id"])
+        scored = score_summary(summary, rubric)
+        outcome.activity.append({"kind": "scored", "agent_id": summary["agent_id"], "team_id": state["team_id"],
+                                 "conversation_id": state["conversation_id"], "score": scored.score,
+                                 "fatal": scored.fatal, "day": rubric.day(state["max_ts"] or now_ms)})
 
 
 def transcript(state: ConversationState) -> list[dict[str, Any]]:

@@ -24,8 +24,21 @@ def empty_tally(agent_id: str, team_id: str | None) -> Tally:
         "by_rule": {},
         "first_responses": 0,
         "first_response_ms_total": 0,
+        "days": {},  # local day → closed conversations, score sum, fatal (the live running score)
         "applied": {},
     }
+
+
+DAYS_KEPT = 7
+
+
+def _apply_score(tally: Tally, record: dict[str, Any]) -> None:
+    days = {day: dict(v) for day, v in tally.get("days", {}).items()}
+    bucket = days.setdefault(record["day"], {"conversations": 0, "score_sum": 0.0, "fatal": 0})
+    bucket["conversations"] += 1
+    bucket["score_sum"] = round(bucket["score_sum"] + float(record["score"]), 3)
+    bucket["fatal"] += int(bool(record["fatal"]))
+    tally["days"] = dict(sorted(days.items())[-DAYS_KEPT:])
 
 
 def apply_activity(tally: Tally | None, record: dict[str, Any]) -> tuple[Tally, bool]:
@@ -33,7 +46,7 @@ def apply_activity(tally: Tally | None, record: dict[str, Any]) -> tuple[Tally, 
     agent_id = record["agent_id"]
     if tally is None:
         tally = empty_tally(agent_id, record.get("team_id"))
-    source_partition = str(record["src_partition"])
+    source_partition = f"{record.get('src_topic', '')}:{record['src_partition']}"
     source_offset = int(record["src_offset"])
     if source_offset <= tally["applied"].get(source_partition, -1):
         return tally, False
@@ -42,6 +55,9 @@ def apply_activity(tally: Tally | None, record: dict[str, Any]) -> tuple[Tally, 
     tally["applied"] = {**tally["applied"], source_partition: source_offset}
     if record.get("team_id") is not None:
         tally["team_id"] = record["team_id"]
+    if record.get("kind") == "scored":  # a conversation of this agent closed with this score
+        _apply_score(tally, record)
+        return tally, True
     tally["messages"] += 1
     rules: list[str] = record.get("rules", [])
     if rules:
@@ -68,4 +84,6 @@ def public_view(tally: Tally) -> dict[str, Any]:
         "by_rule": tally["by_rule"],
         "first_responses": count,
         "first_response_mean_s": None if mean_s is None else round(mean_s, 3),
+        "days": {day: {**v, "mean_score": round(v["score_sum"] / v["conversations"], 3)}
+                 for day, v in tally.get("days", {}).items()},
     }

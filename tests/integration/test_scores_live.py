@@ -40,7 +40,8 @@ def script(tag: str, agent: str, start_ms: int, bad: str | None = None) -> list[
         return chat_event(f"{conv}-{mid}", conv, sender, text, ts_ms=start_ms + int(at_s * 1000), **kw)
 
     events = [e("c1", "customer", 0, "在吗", agent=None), e("a1", "agent", 5, "您好，很高兴为您服务", agent=agent),
-              e("c2", "customer", 10, "有货吗", agent=None), e("a2", "agent", 15, "您好，有货的，请您放心", agent=agent)]
+              e("c2", "customer", 10, "有货吗", agent=None),
+              e("a2", "agent", 15, "您好，有货的，请您放心", agent=agent)]
     if bad:
         events += [e("c3", "customer", 20, "好", agent=None), e("a3", "agent", 25, bad, agent=agent)]
     return [*events, e("a9", "agent", 40, "感谢您的耐心，祝您生活愉快", agent=agent),
@@ -89,7 +90,7 @@ def test_scores_are_exact_survive_a_restart_and_change_with_an_accepted_appeal(b
         assert status == 200 and decided["score"]["score"] == 100.0
         after = board()["A"]
         assert (after["fatal"], after["mean_score"]) == (0, round((100 + 87 + 100) / 3, 3))
-        status, again = post_json(f"{api_url}/api/appeals/{appeal['appeal_id']}/decision", token,
+        status, _body = post_json(f"{api_url}/api/appeals/{appeal['appeal_id']}/decision", token,
                                   {"accept": False, "reviewer": "qa-2"})
         assert status == 409
 

@@ -1,3 +1,5 @@
+from typing import Any
+
 from stream.tally import apply_activity, public_view
 
 
@@ -25,3 +27,17 @@ def test_redelivered_records_are_not_counted_twice() -> None:
     older, applied_older = apply_activity(tally, record(3))
     assert not applied and not applied_older
     assert public_view(again)["messages"] == 1 and public_view(older)["findings"] == 1
+
+
+def test_closed_conversations_give_a_running_score_per_day_once() -> None:
+    def scored(offset: int, score: float, fatal: bool = False, topic: str = "ticks") -> dict[str, Any]:
+        return {"kind": "scored", "agent_id": "a1", "team_id": "t1", "day": "2026-11-23", "score": score,
+                "fatal": fatal, "src_topic": topic, "src_partition": 0, "src_offset": offset}
+
+    tally = None
+    for record in (scored(1, 100), scored(2, 0, fatal=True), scored(2, 0, fatal=True), scored(1, 87, topic="msgs")):
+        tally, _ = apply_activity(tally, record)
+    assert tally is not None
+    view = public_view(tally)
+    assert view["days"] == {"2026-11-23": {"conversations": 3, "score_sum": 187.0, "fatal": 1, "mean_score": 62.333}}
+    assert view["messages"] == 0  # a score is not a message
