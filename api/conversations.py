@@ -11,11 +11,13 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 
-from api.auth import TokenAuth
+from api.alerts import visible_to
+from api.auth import POLICY_VIOLATION, Auth, in_scope
 from api.feed import Hub
 from api.sockets import serve
 from zhijian.settings import Settings
 from zhijian.storage import Store
+from zhijian.users import Principal
 
 
 def without_transcript(payload: str) -> str:
@@ -26,23 +28,28 @@ def without_transcript(payload: str) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-def router(settings: Settings, store: Store, auth: TokenAuth, hub: Hub) -> APIRouter:
+def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
     api = APIRouter()
-    authorised = [Depends(auth.require)]
+    viewer = Depends(auth.allowed("view"))
 
-    @api.get("/api/conversations", dependencies=authorised)
+    @api.get("/api/conversations")
     async def list_conversations(
+        who: Principal = viewer,
         agent_id: str | None = None,
         team_id: str | None = None,
         status: Literal["waiting", "open", "closed"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
-        rows = await asyncio.to_thread(
-            lambda: store.list_conversations(agent_id=agent_id, team_id=team_id, status=status, limit=limit))
+        scope = who.scope  # a floor lead's team, an agent's own: the filter cannot widen it
+        if ("team_id" in scope and team_id not in (None, scope["team_id"])) or \
+                ("agent_id" in scope and agent_id not in (None, scope["agent_id"])):
+            return {"conversations": []}
+        filters = {"agent_id": agent_id, "team_id": team_id, **scope}
+        rows = await asyncio.to_thread(lambda: store.list_conversations(status=status, limit=limit, **filters))
         return {"conversations": rows}
 
-    @api.get("/api/conversations/{conversation_id}", dependencies=authorised)
-    async def get_conversation(conversation_id: str) -> dict[str, Any]:
+    @api.get("/api/conversations/{conversation_id}")
+    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
         if stored is None or stored.get("status") != "closed":
             try:
@@ -50,18 +57,25 @@ def router(settings: Settings, store: Store, auth: TokenAuth, hub: Hub) -> APIRo
                     response = await client.get(f"{settings.worker_url}/zhijian/conversations/{conversation_id}/")
                 if response.status_code == 200:
                     live: dict[str, Any] = response.json()
+                    in_scope(who, live)
                     return live
             except httpx.HTTPError:
                 pass  # the worker is down or busy: fall back to the stored snapshot
         if stored is None:
             raise HTTPException(status_code=404, detail=f"no conversation {conversation_id!r}")
+        in_scope(who, stored)
         stored["source"] = "stored"
         return stored
 
     @api.websocket("/ws/conversations")
     async def conversations_socket(websocket: WebSocket) -> None:
         """First the conversations waiting now (longest first), then every change as it happens."""
-        waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000))
-        await serve(websocket, auth, hub, [json.dumps(row, ensure_ascii=False) for row in waiting])
+        who = await asyncio.to_thread(auth.websocket_principal, websocket)
+        if who is None or not who.can("view"):
+            await websocket.accept()
+            await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
+            return
+        waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
+        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

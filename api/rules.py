@@ -9,41 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import json
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, Body, Depends, HTTPException
 
+from api.auth import Auth
+from api.publisher import Publisher
 from detectors import RuleSetError, load_ruleset, parse_ruleset
 from detectors.ruleset import with_revision
-from zhijian.settings import Settings
 from zhijian.storage import Store
-
-
-class RulesPublisher:
-    """One producer for the process, started on first use."""
-
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def publish(self, document: dict[str, Any]) -> None:
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all")
-                await producer.start()
-                self._producer = producer
-        await self._producer.send_and_wait(
-            self.topic, key=b"ruleset", value=json.dumps(document, ensure_ascii=False, sort_keys=True).encode()
-        )
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+from zhijian.users import Principal
 
 
 def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str]:
@@ -52,8 +27,10 @@ def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str
     return final, ruleset.digest
 
 
-def router(settings: Settings, store: Store, publisher: RulesPublisher, dependencies: list[Any]) -> APIRouter:
-    api = APIRouter(prefix="/api/rules", dependencies=[Depends(d) for d in dependencies])
+def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
+    api = APIRouter(prefix="/api/rules")
+    viewer = Depends(auth.allowed("view"))
+    editor = Depends(auth.allowed("rules"))
 
     def current() -> dict[str, Any]:
         document = store.latest_ruleset()
@@ -61,25 +38,26 @@ def router(settings: Settings, store: Store, publisher: RulesPublisher, dependen
         return {"revision": ruleset.revision, "version": ruleset.version, "digest": ruleset.digest,
                 "document": dict(ruleset.document)}
 
-    @api.get("")
+    @api.get("", dependencies=[viewer])
     async def get_rules() -> dict[str, Any]:
         return await asyncio.to_thread(current)
 
     @api.put("")
-    async def put_rules(document: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    async def put_rules(who: Principal = editor,
+                        document: dict[str, Any] = Body(...)) -> dict[str, Any]:
         try:
             parse_ruleset(with_revision(document, 1))  # validate before anything is stored
         except RuleSetError as exc:
             raise HTTPException(status_code=422, detail=str(exc)) from None
         created_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         revision, final = await asyncio.to_thread(
-            store.save_ruleset, document, author="admin", created_at=created_at, make=_stamp
+            store.save_ruleset, document, author=who.username, created_at=created_at, make=_stamp
         )
-        await publisher.publish(final)
+        await publisher.publish("ruleset", final)
         ruleset = parse_ruleset(final)
         return {"revision": revision, "version": ruleset.version, "digest": ruleset.digest}
 
-    @api.get("/history")
+    @api.get("/history", dependencies=[viewer])
     async def history() -> dict[str, Any]:
         return {"revisions": await asyncio.to_thread(store.ruleset_history)}
 

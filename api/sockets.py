@@ -1,22 +1,20 @@
-"""Serving a hub to one WebSocket client: token check, optional first frames, live frames."""
+"""Serving a hub to one (already authenticated) WebSocket client: first frames, then live
+frames that pass the client's scope filter."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from api.auth import POLICY_VIOLATION, TokenAuth
 from api.feed import Hub
 
 
-async def serve(websocket: WebSocket, auth: TokenAuth, hub: Hub, initial: Iterable[str] = ()) -> None:
+async def serve(websocket: WebSocket, hub: Hub, initial: Iterable[str] = (),
+                visible: Callable[[str], bool] | None = None) -> None:
     await websocket.accept()
-    if not auth.websocket_ok(websocket):
-        await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
-        return
     queue = hub.subscribe()  # subscribe before the first frames: nothing falls in between
     receiver = asyncio.create_task(_drain(websocket))
     try:
@@ -32,7 +30,8 @@ async def serve(websocket: WebSocket, auth: TokenAuth, hub: Hub, initial: Iterab
             if payload is None:
                 await websocket.close(code=1013, reason="too slow; reconnect")
                 return
-            await websocket.send_text(payload)
+            if visible is None or visible(payload):
+                await websocket.send_text(payload)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:

@@ -113,9 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start broker, worker and API (and the simulator with --demo)")
     up.add_argument("--demo", action="store_true", help="also run the traffic simulator")
     up.add_argument("--rate", type=float, default=5.0, help="simulator messages per second")
-    from zhijian import qa_commands
+    from zhijian import qa_commands, user_commands
 
     qa_commands.add_arguments(sub)
+    user_commands.add_arguments(sub)
     return parser
 
 
@@ -131,6 +132,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "user":
+        from zhijian import user_commands
+
+        return user_commands.cmd_user(args)
     if args.command in ("detect", "eval", "rollup"):  # offline tools
         from zhijian import qa_commands
 

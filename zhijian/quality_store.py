@@ -218,6 +218,11 @@ class QualityStore(Store):
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
+    def findings_for_id(self, finding: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(findings).where(findings.c.finding_id == finding)).mappings().first()
+        return dict(row) if row else None
+
     # -- appeals and bonuses -------------------------------------------------------------------
     def open_appeal(self, finding: str, *, agent_id: str, reason: str) -> dict[str, Any]:
         with self.engine.begin() as conn:

@@ -71,13 +71,19 @@ class Topics:
         return f"{self.prefix}zhijian.ticks"
 
     @property
+    def alert_actions(self) -> str:
+        """Claims, notes and resolutions of alerts, keyed by alert_id; every API process fans them out."""
+        return f"{self.prefix}chat.alert-actions"
+
+    @property
     def rules(self) -> str:
         """The rule set in force: one partition, compacted; the API publishes, workers follow."""
         return f"{self.prefix}chat.rules"
 
     def all(self) -> list[str]:
         """Topics with the configured partition count."""
-        return [self.messages, self.alerts, self.deadletter, self.agent_activity, self.conversations, self.ticks]
+        return [self.messages, self.alerts, self.deadletter, self.agent_activity, self.conversations, self.ticks,
+                self.alert_actions]
 
     def compacted(self) -> list[str]:
         """Single-partition, compacted topics."""

@@ -225,10 +225,15 @@ class Store:
         return json.loads(payload) if payload else None
 
     def recent_alerts(
-        self, *, limit: int = 100, before_ms: int | None = None, since_ms: int | None = None
+        self, *, limit: int = 100, before_ms: int | None = None, since_ms: int | None = None,
+        team_id: str | None = None, agent_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest first."""
+        """Newest first; ``team_id``/``agent_id`` narrow to one team's or one agent's alerts."""
         query = select(alerts.c.payload).order_by(alerts.c.ts_ms.desc(), alerts.c.alert_id)
+        if team_id is not None:
+            query = query.where(alerts.c.team_id == team_id)
+        if agent_id is not None:
+            query = query.where(alerts.c.agent_id == agent_id)
         if before_ms is not None:
             query = query.where(alerts.c.ts_ms < before_ms)
         if since_ms is not None:

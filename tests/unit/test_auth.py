@@ -1,8 +1,15 @@
+"""Tokens, passwords, roles and scopes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
 import pytest
 from fastapi import HTTPException
 from starlette.requests import Request
 
-from api.auth import TokenAuth
+from api.auth import ADMIN, Auth, in_scope
+from zhijian.users import Principal, UserError, UserStore
 
 
 def request(headers: dict[str, str] | None = None, query: str = "") -> Request:
@@ -10,20 +17,71 @@ def request(headers: dict[str, str] | None = None, query: str = "") -> Request:
     return Request({"type": "http", "headers": raw, "query_string": query.encode(), "method": "GET", "path": "/"})
 
 
-def test_bearer_header_and_query_token_are_accepted() -> None:
-    auth = TokenAuth(["s3cret"])
-    auth.require(request({"Authorization": "Bearer s3cret"}))
-    auth.require(request(query="token=s3cret"))
+@pytest.fixture
+def users(tmp_path: Path) -> UserStore:
+    store = UserStore(f"sqlite:///{tmp_path}/users.db")
+    store.create_schema()
+    store.add_user("lead-a", "lead-a-password", role="floor_lead", team_id="A")
+    store.add_user("ann", "ann-password", role="agent")
+    return store
+
+
+def test_the_admin_token_works_in_a_header_or_the_query(users: UserStore) -> None:
+    auth = Auth(users, "s3cret")
+    assert auth.require(request({"Authorization": "Bearer s3cret"})) is ADMIN
+    assert auth.require(request(query="token=s3cret")) is ADMIN
 
 
 @pytest.mark.parametrize(("headers", "query"), [({}, ""), ({"Authorization": "Bearer nope"}, ""),
                                                  ({"Authorization": "Basic s3cret"}, ""), ({}, "token=")])
-def test_missing_or_wrong_tokens_get_401(headers: dict[str, str], query: str) -> None:
+def test_missing_or_wrong_tokens_get_401(users: UserStore, headers: dict[str, str], query: str) -> None:
     with pytest.raises(HTTPException) as info:
-        TokenAuth(["s3cret"]).require(request(headers, query))
+        Auth(users, "s3cret").require(request(headers, query))
     assert info.value.status_code == 401
 
 
-def test_empty_token_configuration_is_refused() -> None:
+def test_passwords_are_hashed_and_sessions_issue_tokens(users: UserStore) -> None:
+    assert users.login("lead-a", "wrong-password") is None
+    assert users.login("nobody", "lead-a-password") is None
+    token, who = users.login("lead-a", "lead-a-password") or ("", None)
+    assert who == Principal("lead-a", "floor_lead", "A", None, None)
+    auth = Auth(users, "s3cret")
+    assert auth.require(request({"Authorization": f"Bearer {token}"})).username == "lead-a"
+    with users.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT password_hash FROM users WHERE username='lead-a'").scalar()
+        assert stored.startswith("$argon2id$")
+        assert conn.exec_driver_sql("SELECT token_sha256 FROM sessions").scalar() != token
+    users.logout(token)
+    assert users.principal_for(token) is None
+
+
+def test_roles_have_permissions_and_scopes(users: UserStore) -> None:
+    auth = Auth(users, "s3cret")
+    token, _ = users.login("ann", "ann-password") or ("", None)
+    ann = auth.require(request({"Authorization": f"Bearer {token}"}))
+    assert (ann.agent_id, ann.scope) == ("ann", {"agent_id": "ann"})
+    with pytest.raises(HTTPException) as info:
+        auth.allowed("claim")(request({"Authorization": f"Bearer {token}"}))
+    assert info.value.status_code == 403
+    assert auth.allowed("appeal")(request({"Authorization": f"Bearer {token}"})) == ann
+    lead = Principal("lead-a", "floor_lead", "A")
+    in_scope(lead, {"team_id": "A"})
+    with pytest.raises(HTTPException) as hidden:
+        in_scope(lead, {"team_id": "B"})
+    assert hidden.value.status_code == 404
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"role": "boss"}, "unknown role"),
+                                                 ({"role": "floor_lead"}, "needs --team"),
+                                                 ({"role": "qa", "password": "short"}, "8 characters")])
+def test_bad_users_are_refused(users: UserStore, kwargs: dict[str, str], message: str) -> None:
+    password = kwargs.pop("password", "long-enough-password")
+    with pytest.raises(UserError, match=message):
+        users.add_user("x", password, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="exists"):
+        users.add_user("ann", "another-password", role="agent")
+
+
+def test_an_empty_admin_token_is_refused(users: UserStore) -> None:
     with pytest.raises(ValueError):
-        TokenAuth([""])
+        Auth(users, "")

@@ -1,0 +1,99 @@
+"""The alert wall's endpoints: recent alerts (scoped, with their claim state), the live
+WebSocket (scoped per pushed message), and claim → note → resolve / false positive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
+from pydantic import BaseModel, Field
+
+from api.auth import POLICY_VIOLATION, Auth, in_scope
+from api.feed import Hub
+from api.publisher import Publisher
+from api.sockets import serve
+from zhijian.appstore import AppStore
+from zhijian.claims import ClaimError
+from zhijian.users import Principal
+
+
+class ActionIn(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher) -> APIRouter:
+    api = APIRouter()
+    viewer = Depends(auth.allowed("view"))
+    claimer = Depends(auth.allowed("claim"))
+
+    @api.get("/api/alerts")
+    async def recent_alerts(
+        who: Principal = viewer,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        before_ms: int | None = None,
+        since_ms: int | None = None,
+    ) -> dict[str, Any]:
+        def load() -> list[dict[str, Any]]:
+            rows = store.recent_alerts(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
+            states = store.actions_for([r["alert_id"] for r in rows])
+            for row in rows:
+                if row["alert_id"] in states:
+                    row["action"] = states[row["alert_id"]]
+            return rows
+        return {"alerts": await asyncio.to_thread(load)}
+
+    async def act(alert_id: str, who: Principal, verb: str, note: str) -> dict[str, Any]:
+        alert = await asyncio.to_thread(store.alert_record, alert_id)
+        if alert is None:
+            raise HTTPException(status_code=404, detail="not found")
+        in_scope(who, alert)
+        try:
+            action = await asyncio.to_thread(store.act, alert_id, who, verb, note)
+        except ClaimError as exc:
+            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+        event = {"kind": "action", **action, "team_id": alert.get("team_id"), "agent_id": alert.get("agent_id"),
+                 "conversation_id": alert.get("conversation_id"), "rule": alert.get("rule")}
+        await actions.publish(alert_id, event)  # every dashboard, whichever API process serves it
+        return action
+
+    @api.post("/api/alerts/{alert_id}/claim")
+    async def claim(alert_id: str, who: Principal = claimer, body: ActionIn | None = None) -> dict[str, Any]:
+        return await act(alert_id, who, "claim", body.note if body else "")
+
+    @api.post("/api/alerts/{alert_id}/note")
+    async def note(alert_id: str, body: ActionIn, who: Principal = claimer) -> dict[str, Any]:
+        if not body.note.strip():
+            raise HTTPException(status_code=422, detail="a note needs text")
+        return await act(alert_id, who, "note", body.note)
+
+    @api.post("/api/alerts/{alert_id}/resolve")
+    async def resolve(alert_id: str, who: Principal = claimer,
+                      outcome: Literal["resolved", "false_positive"] = "resolved",
+                      body: ActionIn | None = None) -> dict[str, Any]:
+        return await act(alert_id, who, outcome, body.note if body else "")
+
+    @api.websocket("/ws/alerts")
+    async def alerts_socket(websocket: WebSocket) -> None:
+        who = await asyncio.to_thread(auth.websocket_principal, websocket)
+        if who is None or not who.can("view"):
+            await websocket.accept()
+            await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
+            return
+        await serve(websocket, hub, visible=visible_to(who))
+
+    return api
+
+
+def visible_to(who: Principal) -> Any:
+    """A filter for pushed payloads: everything for all-team roles, else parse and check the scope."""
+    if not who.scope:
+        return None
+
+    def visible(payload: str) -> bool:
+        try:
+            return who.sees(json.loads(payload))
+        except ValueError:
+            return False
+    return visible
