@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from zhijian.quality_store import QualityStore
+from zhijian.appstore import AppStore
 from zhijian.storage import metadata
 
 POSTGRES_URL = os.environ.get("ZHIJIAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -23,12 +23,12 @@ def missing(component: str, why: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[QualityStore]:
+def store(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> Iterator[AppStore]:
     """An empty database with the whole schema: SQLite, and PostgreSQL (CI runs both)."""
     if request.param == "sqlite":
-        db = QualityStore(f"sqlite:///{tmp_path}/zhijian.db")
+        db = AppStore(f"sqlite:///{tmp_path}/zhijian.db")
     else:
-        db = QualityStore(POSTGRES_URL)
+        db = AppStore(POSTGRES_URL)
         try:
             db.ping()
         except Exception as exc:

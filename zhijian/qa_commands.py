@@ -100,7 +100,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
 
     from detectors.rubric import rubric_of
     from stream.rules import initial_ruleset
-    from zhijian.quality_store import QualityStore
+    from zhijian.appstore import AppStore
     from zhijian.rollup import run_rollup
     from zhijian.settings import Settings
 
@@ -110,7 +110,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         print(f"--date must be YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    store = QualityStore(settings.database_url)
+    store = AppStore(settings.database_url)
     try:
         ruleset = initial_ruleset(store)
         rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)

@@ -20,14 +20,15 @@ from typing import Any
 
 from detectors.rubric import Rubric
 from zhijian import kpi
-from zhijian.quality_store import QualityStore, samples_for, save_samples
+from zhijian.claims import ClaimStore
+from zhijian.quality_store import samples_for, save_samples
 from zhijian.sampling import full_marks_agents, sample_day
 from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS
 
 LABEL_COLUMNS = (*AGENT_LABELS, *CONVERSATION_LABELS)
 KPI_COLUMNS = ("conversations", "messages", "first_response_mean_s", "first_response_p90_s", "avg_response_s",
                "reply_rate", "waiting_alerts", "politeness_rate", "mean_score", "fatal", "appeals_opened",
-               "appeals_accepted")
+               "appeals_accepted", "alerts_claimed", "alerts_resolved", "alerts_false_positive")
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,16 @@ font-size:13px;text-align:right}}th{{background:#f3f3f3}}td:first-child{{text-al
 """
 
 
-def run_rollup(store: QualityStore, day: str, out_dir: Path, rubric: Rubric) -> RollupFiles:
+def _with_actions(rows: list[dict[str, Any]], key: str, acted: Sequence[Mapping[str, Any]]) -> None:
+    """What floor leads did about the day's alerts (claim → resolve / false positive), per row."""
+    for row in rows:
+        mine = [a for a in acted if str(a.get(key) or "—") == str(row[key])]
+        row["alerts_claimed"] = len(mine)
+        row["alerts_resolved"] = sum(1 for a in mine if a["state"] == "resolved")
+        row["alerts_false_positive"] = sum(1 for a in mine if a["state"] == "false_positive")
+
+
+def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric) -> RollupFiles:
     datetime.date.fromisoformat(day)  # a clear error for a bad date
     store.create_schema()
     rows = store.scored_rows(day)
@@ -118,6 +128,9 @@ def run_rollup(store: QualityStore, day: str, out_dir: Path, rubric: Rubric) -> 
     start = datetime.datetime.combine(datetime.date.fromisoformat(day), datetime.time(), rubric.zone)
     start_ms = int(start.timestamp() * 1000)
     alerts_by_hour = Counter(rubric.local(ts).hour for _, ts in store.alert_times(start_ms, start_ms + 86_400_000))
+    acted = store.action_counts(start_ms, start_ms + 86_400_000)
+    _with_actions(agents, "agent_id", acted)
+    _with_actions(teams, "team_id", acted)
 
     month_start = day[:8] + "01"
     earlier = [s for d in _days(month_start, day)[:-1] for s in samples_for(store, d)]

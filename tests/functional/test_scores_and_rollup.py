@@ -11,7 +11,8 @@ import pytest
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.unit.test_response_times import T0, Run, ev
-from zhijian.quality_store import AppealError, QualityStore, samples_for
+from zhijian.appstore import AppStore as QualityStore
+from zhijian.quality_store import AppealError, samples_for
 from zhijian.rollup import run_rollup
 from zhijian.scoring import finding_id
 
