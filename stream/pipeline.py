@@ -252,10 +252,13 @@ def _finalise(state: ConversationState, metrics: Metrics, policy: TimingPolicy, 
                                  "fatal": scored.fatal, "day": rubric.day(state["max_ts"] or now_ms)})
 
 
-def transcript(state: ConversationState) -> list[dict[str, Any]]:
+def transcript(state: ConversationState, metrics: Metrics) -> list[dict[str, Any]]:
+    """Messages in event-time order; an agent message that answered a turn carries its response time."""
     kinds = {"c": "customer", "a": "agent", "b": "bot", "t": "transferred", "e": "ended", "s": "started"}
     return [{"ts_ms": e[TS], "ts": iso_from_ms(e[TS]), "sender": kinds[e[KIND]], "agent_id": e[AGENT],
-             "message_id": e[MESSAGE_ID], "text": e[TEXT], "marks": e[MARKS], "late": e[LATE], "seq": e[SEQ]}
+             "message_id": e[MESSAGE_ID], "text": e[TEXT], "marks": e[MARKS], "late": e[LATE], "seq": e[SEQ],
+             "response_s": round(metrics.replies[e[MESSAGE_ID]] / 1000, 3) if e[MESSAGE_ID] in metrics.replies
+             else None}
             for e in state["log"]]
 
 
@@ -281,7 +284,7 @@ def snapshot(state: ConversationState, metrics: Metrics, policy: TimingPolicy, *
     if final:
         body["checks"] = state["summary_checks"]
     if final if with_transcript is None else with_transcript:
-        body["transcript"] = transcript(state)
+        body["transcript"] = transcript(state, metrics)
         body["findings"] = [{"message_id": e[MESSAGE_ID], "label": label, "start": start, "end": end}
                             for e in state["log"] for label, start, end in e[MARKS]]
     body["waiting_since"] = iso_from_ms(waiting["since"]) if waiting["since"] is not None else None

@@ -60,6 +60,7 @@ class Metrics:
     agent_messages: int = 0
     bot_messages: int = 0
     agents: list[str] = field(default_factory=list)
+    replies: dict[str, int] = field(default_factory=dict)  # message_id of a turn's answer → its response time
 
     @property
     def avg_response_ms(self) -> float | None:
@@ -113,6 +114,7 @@ def compute(log: Sequence[LogEntry], policy: TimingPolicy, *, initial_owner: str
     pending: int | None = None  # start of the open customer turn
     pending_message: str | None = None
     last_transfer: Transfer | None = None  # waiting for the new agent's first message
+    last_transfer_ts = 0
     for entry in log:
         kind, ts = entry[KIND], entry[TS]
         if kind == "c":
@@ -139,16 +141,19 @@ def compute(log: Sequence[LogEntry], policy: TimingPolicy, *, initial_owner: str
                 m.bot_messages += 1
             if last_transfer is not None and kind == "a":
                 last_transfer.gap_ms = ts - last_transfer.ts_ms
+                last_transfer_ts = last_transfer.ts_ms
                 transferred_turn = pending is not None and pending <= last_transfer.ts_ms
                 last_transfer = None
                 if transferred_turn:  # answered across the transfer: the gap, not a response time
                     m.answered_turns += 1
+                    m.replies[entry[MESSAGE_ID]] = ts - last_transfer_ts
                     pending = pending_message = None
                     continue
             if pending is not None:
                 response = ts - pending
                 m.answered_turns += 1
                 m.response_times.append((agent, response))
+                m.replies[entry[MESSAGE_ID]] = response
                 if m.first_response_ms is None:
                     m.first_response_ms, m.first_response_agent = response, agent
                 pending = pending_message = None

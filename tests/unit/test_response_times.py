@@ -193,3 +193,12 @@ def test_the_summary_lists_findings_with_their_spans_in_the_transcript() -> None
                                  {"message_id": "a1", "label": "banned_word", "start": 0, "end": 1}]
     assert final["labels"] == {"customer_anger": 1, "banned_word": 1}
     assert [m["marks"] for m in final["transcript"][:2]] == [[["customer_anger", 2, 4]], [["banned_word", 0, 1]]]
+
+
+def test_each_answer_in_the_transcript_carries_its_response_time() -> None:
+    run = Run().feed(ev("c1", "customer", 0), ev("c2", "customer", 3), ev("a1", "agent", 9), ev("a2", "agent", 10),
+                     ev("c3", "customer", 20), ev("t", "system", 25, "", etype="transferred", agent="B"),
+                     ev("b1", "agent", 31, agent="B"))
+    final = run.end(40)
+    assert {m["message_id"]: m["response_s"] for m in final["transcript"] if m["response_s"] is not None} == {
+        "a1": 9.0, "b1": 6.0}  # a2 answered nothing new; b1 closed the turn across the transfer: its gap
