@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
@@ -19,11 +20,35 @@ from zhijian.claims import ClaimError
 from zhijian.users import Principal
 
 
+class RecentAlerts:
+    """The last alerts seen on the live feed: a floor lead may claim an alert the moment it
+    appears, before the worker's persist agent has stored it."""
+
+    def __init__(self, size: int = 5000) -> None:
+        self.size = size
+        self._alerts: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def remember(self, payload: str) -> str:
+        try:
+            alert = json.loads(payload)
+        except ValueError:
+            return payload
+        if isinstance(alert, dict) and "alert_id" in alert and alert.get("kind") != "action":
+            self._alerts[alert["alert_id"]] = alert
+            self._alerts.move_to_end(alert["alert_id"])
+            while len(self._alerts) > self.size:
+                self._alerts.popitem(last=False)
+        return payload
+
+    def get(self, alert_id: str) -> dict[str, Any] | None:
+        return self._alerts.get(alert_id)
+
+
 class ActionIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher) -> APIRouter:
+def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: RecentAlerts) -> APIRouter:
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
     claimer = Depends(auth.allowed("claim"))
@@ -45,12 +70,12 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher) -> APIRout
         return {"alerts": await asyncio.to_thread(load)}
 
     async def act(alert_id: str, who: Principal, verb: str, note: str) -> dict[str, Any]:
-        alert = await asyncio.to_thread(store.alert_record, alert_id)
+        alert = recent.get(alert_id) or await asyncio.to_thread(store.alert_record, alert_id)
         if alert is None:
             raise HTTPException(status_code=404, detail="not found")
         in_scope(who, alert)
         try:
-            action = await asyncio.to_thread(store.act, alert_id, who, verb, note)
+            action = await asyncio.to_thread(lambda: store.act(alert_id, who, verb, note, known=True))
         except ClaimError as exc:
             raise HTTPException(status_code=exc.status, detail=str(exc)) from None
         event = {"kind": "action", **action, "team_id": alert.get("team_id"), "agent_id": alert.get("agent_id"),

@@ -40,7 +40,8 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
 
 def create_app(settings: Settings, token: str) -> FastAPI:
     hub = Hub()
-    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub)
+    recent = alerts_api.RecentAlerts()
+    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember)
     conversation_hub = Hub()
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
@@ -77,7 +78,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.state.feed = feed
     app.state.store = store
     app.include_router(session.router(store, auth))
-    app.include_router(alerts_api.router(store, auth, hub, action_publisher))
+    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
     app.include_router(rules_router(store, publisher, auth))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
     app.include_router(quality.router(store, book, auth))

@@ -58,11 +58,14 @@ class ClaimStore(QualityStore):
                     found[row["alert_id"]] = _public(dict(row))
         return found
 
-    def act(self, alert_id: str, who: Principal, verb: str, note: str = "") -> dict[str, Any]:
-        """Apply ``verb`` (claim | note | resolved | false_positive) and return the new action record."""
+    def act(self, alert_id: str, who: Principal, verb: str, note: str = "", *, known: bool = False) -> dict[str, Any]:
+        """Apply ``verb`` (claim | note | resolved | false_positive) and return the new action record.
+
+        ``known``: the caller has seen the alert (on the live feed) even if it is not stored yet."""
         now = now_iso()
         with self.engine.begin() as conn:
-            if conn.execute(select(alerts.c.alert_id).where(alerts.c.alert_id == alert_id)).first() is None:
+            if not known and conn.execute(select(alerts.c.alert_id).where(alerts.c.alert_id == alert_id)).first() \
+                    is None:
                 raise ClaimError(f"no alert {alert_id!r}", 404)
             row = conn.execute(select(actions).where(actions.c.alert_id == alert_id)).mappings().first()
             current = dict(row) if row else {"alert_id": alert_id, "state": "open", "claimed_by": None,
