@@ -227,3 +227,22 @@ def test_the_scoreboard_shows_running_scores_and_drills_down(stack: Stack, page:
     row.click()
     expect(page.locator("#agent-detail")).to_contain_text("服务态度")
     shot(page, "scoreboard.png")
+
+
+def test_repeats_group_into_one_row_and_filters_narrow_the_wall(stack: Stack, page: Page) -> None:
+    open_with_token(page, stack)
+    conv = f"conv-g-{uuid.uuid4().hex[:6]}"
+    now = int(time.time() * 1000)
+    # 400 s apart (event time): past the rule's 300 s throttle, so two alerts of one rule and conversation
+    send(stack, [chat_event(f"{conv}-1", conv, "agent", "好的哦", agent="agent-g", team="team-g", ts_ms=now - 400_000),
+                 chat_event(f"{conv}-2", conv, "agent", "稍等哦", agent="agent-g", team="team-g", ts_ms=now)])
+    row = page.locator("#alerts tr", has_text=conv)
+    expect(row.locator(".repeats")).to_have_text("×2", timeout=20_000)
+    expect(row).to_have_count(1)
+    page.select_option("#f-team", "team-g")
+    expect(page.locator("#alerts tr")).to_have_count(1)
+    page.select_option("#f-rule", "conflict")
+    expect(page.locator("#alerts tr")).to_have_count(0)
+    page.select_option("#f-rule", "")
+    page.fill("#f-agent", "agent-g")
+    expect(page.locator("#alerts tr", has_text=conv)).to_have_count(1)
