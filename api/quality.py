@@ -85,7 +85,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                 raise HTTPException(status_code=404, detail=f"no scored conversations for agent {agent_id!r}")
             return {"agent_id": agent_id, "date": day, "shift": shift, **kpi.summarise(rows, **context(rows, day)),
                     "by_hour": kpi.by_hour(rows, lambda ms: floor.local(ms).hour),
-                    "conversations": [{k: r[k] for k in ("conversation_id", "score", "fatal", "closed_ms", "labels")}
+                    "scored_conversations": [{k: r[k] for k in ("conversation_id", "score", "fatal", "closed_ms",
+                                                                 "labels")}
                                       for r in rows],
                     "recent_findings": findings}
         return await asyncio.to_thread(build)
@@ -144,7 +145,16 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                            agent_id: str | None = None) -> dict[str, Any]:
         if who.role == "agent":
             agent_id = who.agent_id
-        return {"appeals": await asyncio.to_thread(lambda: store.list_appeals(status=status, agent_id=agent_id))}
+
+        def build() -> list[dict[str, Any]]:
+            out = []
+            for appeal in store.list_appeals(status=status, agent_id=agent_id):
+                finding = store.findings_for_id(appeal["finding_id"]) or {}
+                if who.sees({"team_id": finding.get("team_id"), "agent_id": appeal["agent_id"]}):
+                    out.append({**appeal, "label": finding.get("label"), "matched": finding.get("matched"),
+                                "team_id": finding.get("team_id"), "message_id": finding.get("message_id")})
+            return out
+        return {"appeals": await asyncio.to_thread(build)}
 
     @api.post("/api/conversations/{conversation_id}/bonus")
     async def bonus(conversation_id: str, body: BonusIn,

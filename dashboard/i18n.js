@@ -18,7 +18,10 @@ const STRINGS = {
     labels: "问题分布", recent_findings: "最近问题", close: "关闭", transcript: "会话记录", customer: "顾客",
     bot: "机器人", transferred: "转接", ended: "结束", started: "开始", response: "响应 {n} 秒", late: "迟到",
     status_waiting: "等待中", status_open: "进行中", status_closed: "已结束", avg_response: "平均响应",
-    waiting_now: "顾客已等待 {n} 秒", forbidden: "无权限",
+    waiting_now: "顾客已等待 {n} 秒", forbidden: "无权限", appeal: "申诉", appeal_prompt: "申诉理由",
+    appeals_title: "待审申诉", accept: "通过", reject: "驳回", decision_prompt: "审核意见（可选）",
+    finding_active: "有效", finding_appealed: "申诉中", finding_dismissed: "已撤销", finding_upheld: "维持",
+    no_appeals: "没有待审申诉",
   },
   en: {
     title: "zhijian", subtitle: "live QA", offline: "offline", live: "live", connecting: "connecting…",
@@ -39,7 +42,10 @@ const STRINGS = {
     transcript: "Transcript", customer: "Customer", bot: "Bot", transferred: "Transferred", ended: "Ended",
     started: "Started", response: "answered in {n} s", late: "late", status_waiting: "waiting",
     status_open: "open", status_closed: "closed", avg_response: "Avg response", waiting_now: "waiting {n} s",
-    forbidden: "Not allowed",
+    forbidden: "Not allowed", appeal: "Appeal", appeal_prompt: "Why is this finding wrong?",
+    appeals_title: "Open appeals", accept: "Accept", reject: "Reject", decision_prompt: "Note (optional)",
+    finding_active: "active", finding_appealed: "appealed", finding_dismissed: "dismissed",
+    finding_upheld: "upheld", no_appeals: "No open appeals",
   },
 };
 

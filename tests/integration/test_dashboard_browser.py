@@ -246,3 +246,46 @@ def test_repeats_group_into_one_row_and_filters_narrow_the_wall(stack: Stack, pa
     page.select_option("#f-rule", "")
     page.fill("#f-agent", "agent-g")
     expect(page.locator("#alerts tr", has_text=conv)).to_have_count(1)
+
+
+def test_an_agent_appeals_a_finding_and_qa_accepts_it_in_the_browser(stack: Stack, browser: Browser) -> None:
+    add_user(stack, {"username": "agent-ap", "password": "agent-ap-password", "role": "agent", "team_id": "t1"})
+    add_user(stack, {"username": "qa-ap", "password": "qa-ap-password", "role": "qa"})
+    conv = f"conv-ap-{uuid.uuid4().hex[:6]}"
+    now = int(time.time() * 1000) - 60_000
+    send(stack, [chat_event(f"{conv}-c", conv, "customer", "在吗", agent=None, ts_ms=now),
+                 chat_event(f"{conv}-a", conv, "agent", "您好，在的哦，请您稍等", agent="agent-ap", ts_ms=now + 3000),
+                 chat_event(f"{conv}-z", conv, "agent", "感谢您的耐心，再见", agent="agent-ap", ts_ms=now + 8000),
+                 chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9000)])
+    contexts = [browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN") for _ in range(2)]
+    try:
+        agent, qa = (context.new_page() for context in contexts)
+        sign_in(agent, stack, "agent-ap", "agent-ap-password")
+        agent.click(".tab[data-tab=scores]")
+        row = agent.locator("#scoreboard tr[data-agent-id=agent-ap]")
+        for _attempt in range(8):
+            if row.count():
+                break
+            agent.wait_for_timeout(1500)
+            agent.click(".tab[data-tab=wall]")
+            agent.click(".tab[data-tab=scores]")
+        expect(agent.locator("#scoreboard tr")).to_have_count(1)  # an agent sees only themselves
+        expect(row.locator("td").nth(2)).to_have_text("0")  # 哦 is fatal
+        row.click()
+        finding = agent.locator("#agent-detail li[data-status=active]", has_text="禁忌用词")
+        agent.once("dialog", lambda dialog: dialog.accept("哦 是商品名的一部分"))
+        finding.locator("button[data-act=appeal]").click()
+        expect(agent.locator("#agent-detail li[data-status=appealed]", has_text="禁忌用词")).to_have_count(1)
+
+        sign_in(qa, stack, "qa-ap", "qa-ap-password")
+        qa.click(".tab[data-tab=scores]")
+        appeal = qa.locator("#appeals li", has_text="哦 是商品名的一部分")
+        expect(appeal).to_have_count(1, timeout=10_000)
+        shot(qa, "qa-appeals.png")
+        qa.once("dialog", lambda dialog: dialog.accept("同意"))
+        appeal.locator("button[data-act=accept]").click()
+        expect(appeal).to_have_count(0, timeout=10_000)
+        expect(qa.locator("#scoreboard tr[data-agent-id=agent-ap] td").nth(2)).to_have_text("100", timeout=10_000)
+    finally:
+        for context in contexts:
+            context.close()

@@ -81,6 +81,8 @@ def test_scores_are_exact_survive_a_restart_and_change_with_an_accepted_appeal(b
         assert board() == expected
         status, detail = http_json(f"{api_url}/api/agents/A?date={day}", token)
         assert status == 200 and detail["labels"] == {"banned_word": 1, "conflict": 1, "politeness_rate": 1}
+        assert detail["conversations"] == 3 and len(detail["scored_conversations"]) == 3
+        assert detail["sections"]["服务态度"] == round((30 + 25 + 30) / 3, 3)
         banned = next(f for f in detail["recent_findings"] if f["label"] == "banned_word")
         status, appeal = post_json(f"{api_url}/api/findings/{banned['finding_id']}/appeals", token,
                                    {"agent_id": "A", "reason": "哦 was quoted from the customer"})
