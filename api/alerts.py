@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 from pydantic import BaseModel, Field
 
-from api.auth import POLICY_VIOLATION, Auth, in_scope
+from api.auth import Auth, in_scope
 from api.feed import Hub
 from api.publisher import Publisher
 from api.sockets import serve
@@ -101,10 +101,8 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
 
     @api.websocket("/ws/alerts")
     async def alerts_socket(websocket: WebSocket) -> None:
-        who = await asyncio.to_thread(auth.websocket_principal, websocket)
-        if who is None or not who.can("view"):
-            await websocket.accept()
-            await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
+        who = await viewer(websocket, auth)
+        if who is None:
             return
         await serve(websocket, hub, visible=visible_to(who))
 

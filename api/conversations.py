@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import POLICY_VIOLATION, Auth, in_scope
+from api.auth import Auth, in_scope
 from api.feed import Hub
 from api.sockets import serve
 from zhijian.settings import Settings
@@ -70,10 +70,8 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
     @api.websocket("/ws/conversations")
     async def conversations_socket(websocket: WebSocket) -> None:
         """First the conversations waiting now (longest first), then every change as it happens."""
-        who = await asyncio.to_thread(auth.websocket_principal, websocket)
-        if who is None or not who.can("view"):
-            await websocket.accept()
-            await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
+        who = await viewer(websocket, auth)
+        if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
         await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))

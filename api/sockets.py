@@ -9,7 +9,19 @@ from collections.abc import Callable, Iterable
 
 from fastapi import WebSocket, WebSocketDisconnect
 
+from api.auth import POLICY_VIOLATION, Auth
 from api.feed import Hub
+from zhijian.users import Principal
+
+
+async def viewer(websocket: WebSocket, auth: Auth) -> Principal | None:
+    """The signed-in user of a WebSocket, or None after closing it with 1008."""
+    who = await asyncio.to_thread(auth.websocket_principal, websocket)
+    if who is None or not who.can("view"):
+        await websocket.accept()
+        await websocket.close(code=POLICY_VIOLATION, reason="missing or invalid token")
+        return None
+    return who
 
 
 async def serve(websocket: WebSocket, hub: Hub, initial: Iterable[str] = (),

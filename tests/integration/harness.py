@@ -137,14 +137,22 @@ def start_api(env: dict[str, str], workdir: Path) -> Proc:
     return api
 
 
-def put_json(url: str, token: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="PUT",
+def send_json(method: str, url: str, token: str, body: Any) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method=method,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def put_json(url: str, token: str, body: Any) -> tuple[int, Any]:
+    return send_json("PUT", url, token, body)
+
+
+def post_json(url: str, token: str, body: Any) -> tuple[int, Any]:
+    return send_json("POST", url, token, body)
 
 
 def produce_events(bootstrap: str, topic: str, events: list[dict[str, Any]]) -> None:

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.conftest import missing
 from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event
+from tests.integration.harness import chat_event, post_json
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser]
 CHROMIUM = os.environ.get("ZHIJIAN_CHROMIUM", "/usr/bin/chromium")
@@ -66,15 +64,22 @@ def sign_in(page: Page, stack: Stack, username: str, password: str) -> None:
 
 
 def add_user(stack: Stack, body: dict[str, str]) -> None:
-    request = urllib.request.Request(f"{stack.api_url}/api/users", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {stack.token}",
-                                              "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-    except urllib.error.HTTPError as exc:
-        if exc.code != 409:  # already there from an earlier test of this module
-            raise
+    status, answer = post_json(f"{stack.api_url}/api/users", stack.token, body)
+    assert status in (201, 409), answer  # 409: already there from an earlier test of this module
+
+
+def scoreboard_row(page: Page, agent_id: str) -> Locator:
+    """The agent's scoreboard row, once their closed conversation is scored (the board refreshes every
+    15 s; switching tabs reloads it sooner)."""
+    page.click(".tab[data-tab=scores]")
+    row = page.locator(f"#scoreboard tr[data-agent-id={agent_id}]")
+    for _attempt in range(8):
+        if row.count():
+            break
+        page.wait_for_timeout(1500)
+        page.click(".tab[data-tab=wall]")
+        page.click(".tab[data-tab=scores]")
+    return row
 
 
 def shot(page: Page, name: str) -> None:
@@ -214,14 +219,7 @@ def test_the_scoreboard_shows_running_scores_and_drills_down(stack: Stack, page:
                  chat_event(f"{conv}-z", conv, "agent", "感谢您的耐心，再见", agent="agent-s", ts_ms=now + 9000),
                  chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9500)])
     open_with_token(page, stack)
-    page.click(".tab[data-tab=scores]")
-    row = page.locator("#scoreboard tr[data-agent-id=agent-s]")
-    for _attempt in range(8):  # the board refreshes every 15 s; the test clicks the tab again instead
-        if row.count():
-            break
-        page.wait_for_timeout(1500)
-        page.click(".tab[data-tab=wall]")
-        page.click(".tab[data-tab=scores]")
+    row = scoreboard_row(page, "agent-s")
     expect(row).to_contain_text("100")
     expect(row.locator("svg polyline")).to_have_count(1)
     row.click()
@@ -261,14 +259,7 @@ def test_an_agent_appeals_a_finding_and_qa_accepts_it_in_the_browser(stack: Stac
     try:
         agent, qa = (context.new_page() for context in contexts)
         sign_in(agent, stack, "agent-ap", "agent-ap-password")
-        agent.click(".tab[data-tab=scores]")
-        row = agent.locator("#scoreboard tr[data-agent-id=agent-ap]")
-        for _attempt in range(8):
-            if row.count():
-                break
-            agent.wait_for_timeout(1500)
-            agent.click(".tab[data-tab=wall]")
-            agent.click(".tab[data-tab=scores]")
+        row = scoreboard_row(agent, "agent-ap")
         expect(agent.locator("#scoreboard tr")).to_have_count(1)  # an agent sees only themselves
         expect(row.locator("td").nth(2)).to_have_text("0")  # 哦 is fatal
         row.click()

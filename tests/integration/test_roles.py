@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import urllib.request
 import uuid
 from typing import Any
 
@@ -12,19 +11,13 @@ import pytest
 import websockets
 
 from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, produce_events, wait_for
+from tests.integration.harness import chat_event, http_json, post_json, produce_events, wait_for
 
 pytestmark = pytest.mark.broker
 
 
 def post(stack: Stack, path: str, body: Any, token: str) -> tuple[int, Any]:
-    request = urllib.request.Request(f"{stack.api_url}{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+    return post_json(f"{stack.api_url}{path}", token, body)
 
 
 def login(stack: Stack, username: str, role: str, **extra: str) -> str:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,20 +15,19 @@ import pytest
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.integration.conftest import prepare
-from tests.integration.harness import ROOT, chat_event, http_json, produce_events, start_api, start_worker, wait_for
+from tests.integration.harness import (
+    ROOT,
+    chat_event,
+    http_json,
+    post_json,
+    produce_events,
+    start_api,
+    start_worker,
+    wait_for,
+)
 from zhijian.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
-
-
-def post_json(url: str, token: str, body: Any) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=json.dumps(body, ensure_ascii=False).encode(), method="POST",
-                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def script(tag: str, agent: str, start_ms: int, bad: str | None = None) -> list[dict[str, Any]]:
