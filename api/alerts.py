@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.auth import Auth, in_scope
 from api.feed import Hub
 from api.publisher import Publisher
-from api.sockets import serve
+from api.sockets import serve, websocket_user
 from zhijian.appstore import AppStore
 from zhijian.claims import ClaimError
 from zhijian.users import Principal
@@ -101,7 +101,7 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
 
     @api.websocket("/ws/alerts")
     async def alerts_socket(websocket: WebSocket) -> None:
-        who = await viewer(websocket, auth)
+        who = await websocket_user(websocket, auth)
         if who is None:
             return
         await serve(websocket, hub, visible=visible_to(who))

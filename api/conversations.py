@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 from api.alerts import visible_to
 from api.auth import Auth, in_scope
 from api.feed import Hub
-from api.sockets import serve
+from api.sockets import serve, websocket_user
 from zhijian.settings import Settings
 from zhijian.storage import Store
 from zhijian.users import Principal
@@ -70,7 +70,7 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
     @api.websocket("/ws/conversations")
     async def conversations_socket(websocket: WebSocket) -> None:
         """First the conversations waiting now (longest first), then every change as it happens."""
-        who = await viewer(websocket, auth)
+        who = await websocket_user(websocket, auth)
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))

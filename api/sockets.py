@@ -14,7 +14,7 @@ from api.feed import Hub
 from zhijian.users import Principal
 
 
-async def viewer(websocket: WebSocket, auth: Auth) -> Principal | None:
+async def websocket_user(websocket: WebSocket, auth: Auth) -> Principal | None:
     """The signed-in user of a WebSocket, or None after closing it with 1008."""
     who = await asyncio.to_thread(auth.websocket_principal, websocket)
     if who is None or not who.can("view"):
