@@ -98,6 +98,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def newest_by(records: Iterable[dict[str, Any]], key: str, rank: str) -> dict[str, dict[str, Any]]:
+    """One record per ``key``, the one with the highest ``rank`` (an upsert statement may touch a
+    row only once: PostgreSQL refuses ON CONFLICT DO UPDATE on the same key twice)."""
+    newest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        kept = newest.get(record[key])
+        if kept is None or int(record.get(rank, 0)) > int(kept.get(rank, 0)):
+            newest[record[key]] = record
+    return newest
+
+
 def normalise_url(url: str) -> str:
     """Accept plain ``postgresql://`` URLs and use the installed psycopg 3 driver."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -129,11 +140,7 @@ class Store:
     def save_alerts(self, records: Iterable[dict[str, Any]]) -> int:
         """Store alerts idempotently: a new alert_id is inserted, a known one is replaced only by
         a higher revision. Returns how many rows were written."""
-        newest: dict[str, dict[str, Any]] = {}
-        for r in records:  # one row per alert_id per statement (PostgreSQL requires it)
-            kept = newest.get(r["alert_id"])
-            if kept is None or int(r.get("revision", 0)) > int(kept.get("revision", 0)):
-                newest[r["alert_id"]] = r
+        newest = newest_by(records, "alert_id", "revision")
         rows = [
             {
                 "alert_id": r["alert_id"],
@@ -167,11 +174,7 @@ class Store:
 
     def save_conversations(self, snapshots: Iterable[dict[str, Any]]) -> int:
         """Upsert conversation snapshots; a stored row is replaced only by a higher version."""
-        newest: dict[str, dict[str, Any]] = {}
-        for snap in snapshots:
-            kept = newest.get(snap["conversation_id"])
-            if kept is None or snap["version"] > kept["version"]:
-                newest[snap["conversation_id"]] = snap
+        newest = newest_by(snapshots, "conversation_id", "version")
         rows = [
             {
                 "conversation_id": c["conversation_id"], "shop_id": c["shop_id"], "team_id": c.get("team_id"),

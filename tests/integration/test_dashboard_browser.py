@@ -82,6 +82,15 @@ def scoreboard_row(page: Page, agent_id: str) -> Locator:
     return row
 
 
+def closed_conversation(stack: Stack, conv: str, agent: str, reply: str) -> None:
+    """A conversation a minute old: the customer asks, ``agent`` replies and says goodbye, it ends."""
+    now = int(time.time() * 1000) - 60_000
+    send(stack, [chat_event(f"{conv}-c", conv, "customer", "在吗", agent=None, ts_ms=now),
+                 chat_event(f"{conv}-a", conv, "agent", reply, agent=agent, ts_ms=now + 3000),
+                 chat_event(f"{conv}-z", conv, "agent", "感谢您的耐心，再见", agent=agent, ts_ms=now + 8000),
+                 chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9000)])
+
+
 def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / name))
@@ -212,12 +221,7 @@ def test_floor_lead_and_supervisor_work_an_alert_each_in_their_own_browser(stack
 
 
 def test_the_scoreboard_shows_running_scores_and_drills_down(stack: Stack, page: Page) -> None:
-    conv = f"conv-s-{uuid.uuid4().hex[:6]}"
-    now = int(time.time() * 1000) - 60_000
-    send(stack, [chat_event(f"{conv}-c", conv, "customer", "在吗", agent=None, ts_ms=now),
-                 chat_event(f"{conv}-a", conv, "agent", "您好，很高兴为您服务", agent="agent-s", ts_ms=now + 4000),
-                 chat_event(f"{conv}-z", conv, "agent", "感谢您的耐心，再见", agent="agent-s", ts_ms=now + 9000),
-                 chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9500)])
+    closed_conversation(stack, f"conv-s-{uuid.uuid4().hex[:6]}", "agent-s", "您好，很高兴为您服务")
     open_with_token(page, stack)
     row = scoreboard_row(page, "agent-s")
     expect(row).to_contain_text("100")
@@ -249,12 +253,7 @@ def test_repeats_group_into_one_row_and_filters_narrow_the_wall(stack: Stack, pa
 def test_an_agent_appeals_a_finding_and_qa_accepts_it_in_the_browser(stack: Stack, browser: Browser) -> None:
     add_user(stack, {"username": "agent-ap", "password": "agent-ap-password", "role": "agent", "team_id": "t1"})
     add_user(stack, {"username": "qa-ap", "password": "qa-ap-password", "role": "qa"})
-    conv = f"conv-ap-{uuid.uuid4().hex[:6]}"
-    now = int(time.time() * 1000) - 60_000
-    send(stack, [chat_event(f"{conv}-c", conv, "customer", "在吗", agent=None, ts_ms=now),
-                 chat_event(f"{conv}-a", conv, "agent", "您好，在的哦，请您稍等", agent="agent-ap", ts_ms=now + 3000),
-                 chat_event(f"{conv}-z", conv, "agent", "感谢您的耐心，再见", agent="agent-ap", ts_ms=now + 8000),
-                 chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9000)])
+    closed_conversation(stack, f"conv-ap-{uuid.uuid4().hex[:6]}", "agent-ap", "您好，在的哦，请您稍等")
     contexts = [browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN") for _ in range(2)]
     try:
         agent, qa = (context.new_page() for context in contexts)
