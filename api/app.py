@@ -80,7 +80,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(session.router(store, auth))
     app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book))
     app.include_router(quality.router(store, book, auth))
 
     async def worker_health() -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
@@ -15,8 +16,12 @@ from api.alerts import visible_to
 from api.auth import Auth, in_scope
 from api.feed import Hub
 from api.sockets import serve, websocket_user
+from detectors import RuleBook
+from detectors.timing_policy import TimingPolicy
+from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
+from zhijian.alerts import iso_from_ms
+from zhijian.quality_store import QualityStore
 from zhijian.settings import Settings
-from zhijian.storage import Store
 from zhijian.users import Principal
 
 
@@ -28,7 +33,28 @@ def without_transcript(payload: str) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
+SENDER_KINDS = {"customer": CUSTOMER, "agent": AGENT, "bot": BOT, "transferred": TRANSFER, "ended": ENDED,
+                "started": STARTED}
+
+
+def with_transcript(body: dict[str, Any], messages: list[dict[str, Any]], policy: TimingPolicy) -> dict[str, Any]:
+    """The conversation with its stored transcript; each answer carries its response time, computed from
+    the whole transcript (exact whatever order the events arrived in)."""
+    entries = [Entry(int(m["ts_ms"]), int(m["seq"]), SENDER_KINDS.get(m["sender"], STARTED), m["agent_id"],
+                     m["message_id"]) for m in messages]
+    _, replies = replay(entries, policy, initial_owner=body.get("assigned_agent"))
+    body["transcript"] = [
+        {"ts_ms": m["ts_ms"], "ts": iso_from_ms(int(m["ts_ms"])), "sender": m["sender"], "agent_id": m["agent_id"],
+         "message_id": m["message_id"], "text": m["text"], "marks": m["marks"], "late": bool(m["late"]),
+         "seq": m["seq"],
+         "response_s": round(replies[m["message_id"]] / 1000, 3) if m["message_id"] in replies else None}
+        for m in messages]
+    body["findings"] = [{"message_id": m["message_id"], "label": label, "start": start, "end": end}
+                        for m in messages for label, start, end in m["marks"]]
+    return body
+
+
+def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: RuleBook) -> APIRouter:
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
 
@@ -51,21 +77,24 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
     @api.get("/api/conversations/{conversation_id}")
     async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
+        body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
             try:
                 async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(f"{settings.worker_url}/zhijian/conversations/{conversation_id}/")
+                    response = await client.get(
+                        f"{settings.worker_url}/zhijian/conversations/{quote(conversation_id, safe='')}/")
                 if response.status_code == 200:
-                    live: dict[str, Any] = response.json()
-                    in_scope(who, live)
-                    return live
+                    body = response.json()
             except httpx.HTTPError:
                 pass  # the worker is down or busy: fall back to the stored snapshot
-        if stored is None:
-            raise HTTPException(status_code=404, detail=f"no conversation {conversation_id!r}")
-        in_scope(who, stored)
-        stored["source"] = "stored"
-        return stored
+        if body is None:
+            if stored is None:
+                raise HTTPException(status_code=404, detail="not found")
+            body = stored
+            body["source"] = "stored"
+        in_scope(who, body)
+        messages = await asyncio.to_thread(store.transcript, conversation_id)
+        return with_transcript(body, messages, book.detector(body.get("shop_id")).timing)
 
     @api.websocket("/ws/conversations")
     async def conversations_socket(websocket: WebSocket) -> None:

@@ -95,11 +95,20 @@ async def verified_end_offsets(
 
 
 class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, with table-recovery end offsets checked by a fetch."""
+    """Faust's consumer thread, with table-recovery end offsets checked by a fetch, and a short fetch
+    wait: Faust asks the broker to hold an empty fetch for 1.5 s, and Tansu answers only when that wait
+    is over even if records arrive meanwhile (measured: p50 358 ms at 1,500 ms, 3 ms at 20 ms). Apache
+    Kafka answers as soon as a record arrives, so a short wait costs it only idle polls."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = getattr(self.app, "fetch_max_wait_ms", 1500)  # aiokafka 0.14: read at start
+        return consumer
 
     async def _highwaters(self, partitions: list[Any]) -> Mapping[Any, int]:
         listed = await super()._highwaters(partitions)
-        if self.consumer.in_transaction:
+        settings = getattr(self.app, "zhijian", None)
+        if self.consumer.in_transaction or (settings is not None and settings.end_offset_shim == "off"):
             return listed
         transport: Any = self.transport
         servers = faust_aiokafka.server_list(transport.url, transport.default_port)
@@ -110,6 +119,14 @@ class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class VerifiedEndOffsetsConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return VerifiedEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _handle_attached(self, commit_offsets: Mapping[Any, int]) -> None:
+        # Runs right before Faust commits ``commit_offsets``: the app's checkpoint writes outputs and then
+        # the tables' changelogs (stream.writeback), so a committed offset never runs ahead of either.
+        checkpoint = getattr(self.app, "checkpoint", None)
+        if checkpoint is not None:
+            await checkpoint()
+        await super()._handle_attached(commit_offsets)
 
 
 class VerifiedEndOffsetsTransport(faust_aiokafka.Transport):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -19,8 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from detectors.rubric import Rubric
-from zhijian.scoring import findings_of, score_summary
-from zhijian.storage import Store, metadata
+from zhijian.scoring import AGENT_LABELS, active_labels, finding_id, findings_of, score_summary
+from zhijian.storage import Store, messages, metadata
 
 scores = Table(
     "conversation_scores", metadata,
@@ -136,6 +137,7 @@ class QualityStore(Store):
         return written
 
     def _save_findings(self, conn: Connection, summary: dict[str, Any], rubric: Rubric) -> None:
+        """The conversation-level findings of a closing summary (message findings come with the transcript)."""
         rows = [{"finding_id": f["finding_id"], "conversation_id": summary["conversation_id"],
                  "agent_id": f.get("agent_id") or summary.get("agent_id"), "team_id": summary.get("team_id"),
                  "day": rubric.day(f.get("ts_ms") or summary["closed_ms"]), "label": f["label"],
@@ -144,16 +146,55 @@ class QualityStore(Store):
         if rows:  # a finding's status (appealed, dismissed) survives a replay of the summary
             conn.execute(self._insert()(findings).on_conflict_do_nothing(index_elements=["finding_id"]), rows)
 
+    def save_transcript(self, lines: Iterable[Any], rubric_for: RubricFor) -> int:
+        """Messages of live conversations with their findings' spans (``stream.engine.records.TranscriptLine``).
+        Idempotent: a message is stored once per (conversation, message_id), a finding once per finding_id.
+        Findings on agent messages become appealable rows; a model finding under its alert threshold is kept
+        for the QA review queue (status ``review``) and does not count."""
+        messages_rows: dict[tuple[str, str], dict[str, Any]] = {}
+        finding_rows: dict[str, dict[str, Any]] = {}
+        for line in lines:
+            messages_rows[(line.conversation_id, line.message_id)] = {
+                "conversation_id": line.conversation_id, "message_id": line.message_id, "ts_ms": line.ts_ms,
+                "seq": line.seq, "sender": line.sender, "agent_id": line.agent_id, "text": line.text,
+                "late": line.late, "ruleset": line.ruleset,
+                "marks": json.dumps([[m.label, m.start, m.end] for m in line.marks], ensure_ascii=False)}
+            if line.kind != "a":
+                continue
+            rubric = rubric_for(line.shop_id)
+            for mark in line.marks:
+                if mark.label not in AGENT_LABELS:
+                    continue
+                fid = finding_id(line.conversation_id, mark.label, line.message_id, mark.start, mark.end)
+                finding_rows[fid] = {
+                    "finding_id": fid, "conversation_id": line.conversation_id, "agent_id": line.agent_id,
+                    "team_id": line.team_id, "day": rubric.day(line.ts_ms), "label": mark.label,
+                    "message_id": line.message_id, "start": mark.start, "end": mark.end, "ts_ms": line.ts_ms,
+                    "matched": line.text[mark.start:mark.end], "status": "active" if mark.counted else "review"}
+        if not messages_rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(self._insert()(messages).on_conflict_do_nothing(
+                index_elements=["conversation_id", "message_id"]), list(messages_rows.values()))
+            if finding_rows:
+                conn.execute(self._insert()(findings).on_conflict_do_nothing(index_elements=["finding_id"]),
+                             list(finding_rows.values()))
+        return len(messages_rows)
+
+    def transcript(self, conversation_id: str) -> list[dict[str, Any]]:
+        """The stored messages of a conversation in event-time order."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(messages).where(messages.c.conversation_id == conversation_id).order_by(
+                messages.c.ts_ms, messages.c.seq, messages.c.message_id)).mappings().all()
+        return [dict(r) | {"marks": json.loads(r["marks"])} for r in rows]
+
     def _write_score(self, conn: Connection, summary: dict[str, Any], rubric: Rubric, *, only_if_newer: bool) -> int:
         conv = summary["conversation_id"]
-        excluded = set(conn.execute(select(findings.c.finding_id).where(
+        dismissed = Counter(conn.execute(select(findings.c.label).where(
             findings.c.conversation_id == conv, findings.c.status == "dismissed")).scalars())
         bonus = conn.execute(select(bonuses.c.points).where(bonuses.c.conversation_id == conv)).scalar() or 0
-        result = score_summary(summary, rubric, excluded=excluded, bonus=bonus)
-        labels: dict[str, int] = {}
-        for f in findings_of(summary):
-            if f["finding_id"] not in excluded:
-                labels[f["label"]] = labels.get(f["label"], 0) + 1
+        result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus)
+        labels = dict(active_labels(summary, dismissed))
         metrics, checks = summary.get("metrics") or {}, summary.get("checks") or {}
         opened, closed = summary.get("opened_ms"), summary.get("closed_ms")
         when = int(closed or opened or 0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,31 +26,32 @@ def finding_id(conversation_id: str, label: str, message_id: str = "", start: in
 
 
 def findings_of(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The agent's findings in a closing summary: per message, and for the conversation."""
+    """The conversation-level findings of a closing summary (开头语, 结束语, 礼貌用语, 回复中断). Findings
+    on single messages reach SQL with the transcript, not through the summary."""
     conv = summary["conversation_id"]
-    texts = {m["message_id"]: m for m in summary.get("transcript") or []}
     found = []
-    for f in summary.get("findings") or []:
-        if f["label"] not in AGENT_LABELS:
-            continue  # customer_anger is not the agent's fault
-        message = texts.get(f["message_id"], {})
-        found.append({
-            "finding_id": finding_id(conv, f["label"], f["message_id"], f["start"], f["end"]),
-            "label": f["label"], "message_id": f["message_id"], "start": f["start"], "end": f["end"],
-            "ts_ms": message.get("ts_ms", summary.get("closed_ms")), "agent_id": message.get("agent_id"),
-            "matched": (message.get("text") or "")[f["start"]:f["end"]],
-        })
     checks = summary.get("checks") or {}
     for check in checks.get("findings") or []:
         found.append({"finding_id": finding_id(conv, check["label"]), "label": check["label"], "message_id": None,
-                      "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"), "agent_id": None,
+                      "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"), "agent_id": summary.get("agent_id"),
                       "matched": "", "detail": check.get("detail")})
     metrics = summary.get("metrics") or {}
     if metrics.get("waiting_since_ms") is not None:  # 回复中断: closed on an unanswered question
         found.append({"finding_id": finding_id(conv, "unanswered_at_end"), "label": "unanswered_at_end",
                       "message_id": None, "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"),
-                      "agent_id": None, "matched": ""})
+                      "agent_id": summary.get("agent_id"), "matched": ""})
     return found
+
+
+def active_labels(summary: Mapping[str, Any], dismissed: Mapping[str, int] | None = None) -> Counter[str]:
+    """Counted findings per label: the agent's message findings (``labels``), the conversation-level
+    ones, less those dismissed by accepted appeals."""
+    active: Counter[str] = Counter({label: int(n) for label, n in (summary.get("labels") or {}).items()
+                                    if label in AGENT_LABELS})
+    active.update(f["label"] for f in findings_of(summary))
+    for label, count in (dismissed or {}).items():
+        active[label] = max(0, active[label] - count)
+    return +active
 
 
 @dataclass(slots=True)
@@ -95,10 +96,10 @@ def _section(section: Section, summary: Mapping[str, Any], active: Counter[str])
             "deductions": deductions}
 
 
-def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, excluded: Collection[str] = (),
+def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapping[str, int] | None = None,
                   bonus: int = 0) -> Score:
-    """The conversation's score. ``excluded``: finding_ids removed by accepted appeals."""
-    active = Counter(f["label"] for f in findings_of(summary) if f["finding_id"] not in excluded)
+    """The conversation's score. ``dismissed``: findings per label removed by accepted appeals."""
+    active = active_labels(summary, dismissed)
     breakdown = [_section(section, summary, active) for section in rubric.sections]
     fatal_labels = sorted(label for label in rubric.fatal_labels if active[label])
     bonus = max(0, min(bonus, rubric.bonus_max))

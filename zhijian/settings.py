@@ -66,9 +66,9 @@ class Topics:
         return f"{self.prefix}chat.conversations"
 
     @property
-    def ticks(self) -> str:
-        """Internal: timer ticks keyed by conversation_id, read by the pipeline with chat.messages."""
-        return f"{self.prefix}zhijian.ticks"
+    def transcript(self) -> str:
+        """Internal: batches of transcript lines (texts and findings) per partition, stored in SQL."""
+        return f"{self.prefix}zhijian.transcript"
 
     @property
     def alert_actions(self) -> str:
@@ -82,7 +82,7 @@ class Topics:
 
     def all(self) -> list[str]:
         """Topics with the configured partition count."""
-        return [self.messages, self.alerts, self.deadletter, self.agent_activity, self.conversations, self.ticks,
+        return [self.messages, self.alerts, self.deadletter, self.agent_activity, self.conversations, self.transcript,
                 self.alert_actions]
 
     def compacted(self) -> list[str]:
@@ -107,6 +107,7 @@ class Settings:
     max_text_chars: int = 10_000
     max_future_skew_s: float = 24 * 3600.0
     producer_linger_ms: int = 5  # batch alerts/changelog writes: fewer requests per message
+    fetch_max_wait_ms: int = 25  # how long a consumer's empty fetch may wait (Tansu holds it that long)
     end_offset_shim: str = "on"  # "on" | "off" (off only to demonstrate the Tansu gap)
 
     @property
@@ -142,5 +143,6 @@ class Settings:
             max_text_chars=_env_int("ZHIJIAN_MAX_TEXT_CHARS", 10_000),
             max_future_skew_s=_env_float("ZHIJIAN_MAX_FUTURE_SKEW_S", 24 * 3600.0),
             producer_linger_ms=_env_int("ZHIJIAN_PRODUCER_LINGER_MS", 5),
+            fetch_max_wait_ms=_env_int("ZHIJIAN_FETCH_MAX_WAIT_MS", 25),
             end_offset_shim=_env("ZHIJIAN_END_OFFSET_SHIM", "on"),
         )

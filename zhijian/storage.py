@@ -76,6 +76,24 @@ Index("ix_conversations_status", conversations.c.status, conversations.c.waiting
 Index("ix_conversations_agent", conversations.c.agent_id, conversations.c.opened_ms)
 Index("ix_conversations_team", conversations.c.team_id, conversations.c.opened_ms)
 
+# The transcript: every event of every conversation with its text and its findings' spans (the live
+# state holds no texts). Written from the transcript topic; idempotent by (conversation, message).
+messages = Table(
+    "messages",
+    metadata,
+    Column("conversation_id", String(128), primary_key=True),
+    Column("message_id", String(128), primary_key=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("sender", String(16), nullable=False),
+    Column("agent_id", String(128)),
+    Column("text", Text, nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("ruleset", String(64), nullable=False),
+    Column("marks", Text, nullable=False),  # [[label, start, end], ...]
+)
+Index("ix_messages_ts", messages.c.conversation_id, messages.c.ts_ms)
+
 # Every rule set a QA lead published, newest revision wins. The broker topic only carries
 # the change to running workers; this table is the record (and who changed what, when).
 rule_sets = Table(

@@ -41,7 +41,17 @@ def conversation(conv: str, agent: str, start_s: float, *, bad: str | None = Non
         run.feed(event)
     end = e("end", "system", 70, "", etype="conversation_ended", agent=None, team=None)
     run.feed(end)
+    LINES[conv] = run.lines
     return run.snapshots[-1]
+
+
+LINES: dict[str, list[Any]] = {}  # each scripted conversation's transcript lines, as the pipeline emits them
+
+
+def save(store: QualityStore, summaries: list[dict[str, Any]]) -> int:
+    """What the worker's persist agents do: the transcript (with message findings), then the summaries."""
+    store.save_transcript([line for s in summaries for line in LINES[s["conversation_id"]]], rubric_for)
+    return store.save_scored(summaries, rubric_for)
 
 
 @pytest.fixture
@@ -52,7 +62,7 @@ def shift(store: QualityStore) -> list[dict[str, Any]]:
         conversation("k3", "A", 200, bad="好的哦，请您稍等"), conversation("k4", "B", 300, slow=True),
         conversation("k5", "B", 400), conversation("k6", "C", 500, team="t2", bad="你自己想办法吧"),
     ]
-    assert store.save_scored(summaries, rubric_for) == 6
+    assert save(store, summaries) == 6
     return summaries
 
 
@@ -133,7 +143,7 @@ def test_agents_with_two_full_months_get_the_reduced_sample(store: QualityStore,
     perfect = [conversation(f"p{m}{n}", "P", -month * m - n * 100) for m in (1, 2) for n in range(3)]
     mixed = [conversation("m1", "M", -month), conversation("m2", "M", -2 * month, bad="嫌贵别买")]
     today = [conversation(f"t{n}", agent, n * 100) for n, agent in enumerate(["P", "P", "M", "M"])]
-    store.save_scored(perfect + mixed + today, rubric_for)
+    save(store, perfect + mixed + today)
     run_rollup(store, DAY, tmp_path, RUBRIC)
     sample = samples_for(store, DAY)
     by_agent = {s["agent_id"]: s["reasons"] for s in sample}

@@ -1,9 +1,10 @@
-"""The conversation pipeline, list in / list out, without a broker."""
+"""The conversation engine, list in / list out, without a broker."""
 
 from typing import Any
 
 from detectors.timing_policy import TimingPolicy, seconds_points
-from stream.pipeline import process_event
+from stream.engine.conversation import process_event
+from stream.engine.state import ConversationState
 from zhijian.contract import ChatEvent
 
 T0 = 1_795_000_000_000
@@ -16,7 +17,7 @@ def ev(mid: str, sender: str, text: str = "", ts_s: float = 0.0, etype: str = "m
                      type=etype, text=text, ts_ms=T0 + int(ts_s * 1000))
 
 
-def run(events: list[ChatEvent]) -> tuple[dict[str, Any] | None, list[Any], list[Any], int]:
+def run(events: list[ChatEvent]) -> tuple[ConversationState | None, list[Any], list[Any], int]:
     state = None
     alerts: list[Any] = []
     activity: list[Any] = []
@@ -25,7 +26,7 @@ def run(events: list[ChatEvent]) -> tuple[dict[str, Any] | None, list[Any], list
         outcome = process_event(state, event, now_ms=T0 + 100_000)
         state = outcome.state
         alerts += outcome.alerts
-        activity += outcome.activity
+        activity += outcome.credits
         duplicates += outcome.duplicate
     return state, alerts, activity, duplicates
 
@@ -33,9 +34,9 @@ def run(events: list[ChatEvent]) -> tuple[dict[str, Any] | None, list[Any], list
 def test_first_response_time_and_tier_points() -> None:
     state, alerts, activity, _ = run([ev("m1", "customer", "在吗", 0), ev("m2", "customer", "人呢", 5),
                                       ev("m3", "agent", "您好，请问有什么可以帮您", 12.5)])
-    assert state is not None and state["first_response_ms"] == 12_500
+    assert state is not None and state.timeline.current.first_response_ms == 12_500
     assert alerts == []
-    assert activity[0]["first_response_ms"] == 12_500
+    assert activity[0].first_response_ms == 12_500
     tiers = TimingPolicy().first_response_tiers
     assert [seconds_points(s, tiers) for s in (10, 10.01, 20, 25, 25.01)] == [10, 6, 6, 3, 0]
 
@@ -49,7 +50,7 @@ def test_slow_first_response_raises_an_alert() -> None:
 def test_bot_replies_do_not_count_as_first_response() -> None:
     state, _, _, _ = run([ev("m1", "customer", "在吗", 0), ev("m2", "bot", "自动回复：稍等", 1),
                           ev("m3", "agent", "您好", 8)])
-    assert state is not None and state["first_response_ms"] == 8_000
+    assert state is not None and state.timeline.current.first_response_ms == 8_000
 
 
 def test_banned_word_alert_carries_the_contract_fields() -> None:
@@ -86,7 +87,7 @@ def test_repeats_of_a_rule_are_throttled_per_conversation_but_all_counted() -> N
     # seed throttle for banned_word is 300 s: m2 alerts, m3 and m4 are counted only, m5 alerts again
     assert [a.message_id for a in banned] == ["m2", "m5"]
     assert [a.detail["repeats_since_last_alert"] for a in banned] == [0, 2]
-    assert [r["rules"] for r in activity] == [["banned_word"]] * 4
+    assert [c.rules for c in activity] == [["banned_word"]] * 4
     assert all(a.detail["ruleset"] == "seed-2026.11" for a in banned)
 
 
