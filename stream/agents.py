@@ -127,7 +127,8 @@ class Pipeline:
         self.book = book
         self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
         self.counters = Counters()
-        self.outbox = Outbox()
+        self.outbox = Outbox(app.producer)
+        self.names = settings.topics
         self.transcript = TranscriptBuffer()
         self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
@@ -142,16 +143,16 @@ class Pipeline:
             self.deadletter(message, key, raw, exc.reason)
             return
         try:
-            conversation_key = chat.conversation_id.encode()
             partition = message.partition
-            if partition != expected_partition(conversation_key, self.settings.partitions):
+            table = self.tables.conversations
+            state = table.value(chat.conversation_id)
+            if (state is None or state.partition != partition) and partition != expected_partition(
+                    chat.conversation_id.encode(), self.settings.partitions):
                 # Conversation state lives in the partition of its key: forward the original bytes
                 # there (the copy is processed once, this one skipped).
                 self.counters.rekeyed += 1
-                self.outbox.add(self.topics.messages, conversation_key, raw or b"")
+                self.outbox.add(self.names.messages, chat.conversation_id.encode(), raw or b"")
                 return
-            table = self.tables.conversations
-            state = table.value(chat.conversation_id)
             outcome = process_event(state, chat, now_ms=now_ms, book=self.book, partition=partition)
             if outcome.duplicate:
                 self.counters.duplicates += 1
@@ -177,17 +178,17 @@ class Pipeline:
             size, value = len(value), value[:DEADLETTER_MAX_BYTES]
         if key is not None and len(key) > 4096:
             key = key[:4096]
-        self.outbox.add(self.topics.deadletter, key, value, headers=deadletter_headers(reason, message, size))
+        self.outbox.add(self.names.deadletter, key, value, headers=deadletter_headers(reason, message, size))
 
     def apply(self, conversation_id: str, outcome: Outcome, partition: int) -> None:
         """Emit an outcome's outputs (synchronously, into the outbox) and store its state."""
         key = conversation_id.encode("utf-8")
-        topics, counters = self.topics, self.counters
+        names, counters = self.names, self.counters
         for alert in outcome.alerts:
-            self.outbox.add(topics.alerts, key, alert.to_json())
+            self.outbox.add(names.alerts, key, alert.to_json())
         counters.alerts += len(outcome.alerts)
         for snap in outcome.snapshots:
-            self.outbox.add(topics.conversations, key, persistence.encode(snap))
+            self.outbox.add(names.conversations, key, persistence.encode(snap))
         counters.snapshots += len(outcome.snapshots)
         if outcome.lines:
             counters.lines += len(outcome.lines)
@@ -214,7 +215,7 @@ class Pipeline:
 
     def emit_transcript(self, partition: int | None = None) -> None:
         for p, lines in self.transcript.take(partition):
-            self.outbox.add(self.topics.transcript, None, encode_lines(lines), partition=p)
+            self.outbox.add(self.names.transcript, None, encode_lines(lines), partition=p)
 
     def before_checkpoint(self) -> None:
         """Due at every checkpoint, before the changelog: pending transcript lines and changed partials."""
@@ -222,7 +223,7 @@ class Pipeline:
         for key in sorted(self.unpublished):
             partial = self.tables.partials.value(key)
             if partial is not None:
-                self.outbox.add(self.topics.agent_activity, partial.agent_id.encode(), partial.to_json())
+                self.outbox.add(self.names.agent_activity, partial.agent_id.encode(), partial.to_json())
         self.unpublished.clear()
 
     # -- timers ---------------------------------------------------------------------------------

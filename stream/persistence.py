@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _decode_json(events: list[Any], what: str) -> list[dict[str, Any]]:

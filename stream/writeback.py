@@ -100,7 +100,7 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
 
 @dataclass(slots=True)
 class Record:
-    topic: Any  # a faust TopicT
+    topic: str
     key: bytes | None
     value: bytes
     partition: int | None = None
@@ -110,15 +110,19 @@ class Record:
 class Outbox:
     """Outputs in the order they were made. ``add`` is synchronous, so an event's outputs are in the
     outbox the moment its state changes; ``dispatch`` hands them to the producer (fast path for
-    latency), ``drain`` also waits until the broker has every one of them."""
+    latency), ``drain`` also waits until the broker has every one of them.
 
-    def __init__(self) -> None:
+    ``producer`` is Faust's transport producer (``app.producer``): its ``send`` goes straight to the
+    Kafka client, without the per-message bookkeeping of ``Topic.send``."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
         self.pending: list[Record] = []
         self.inflight: list[asyncio.Future[Any]] = []
         self.sent = 0
         self._lock = asyncio.Lock()
 
-    def add(self, topic: Any, key: bytes | None, value: bytes, partition: int | None = None,
+    def add(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None,
             headers: list[tuple[str, bytes]] | None = None) -> None:
         self.pending.append(Record(topic, key, value, partition, headers))
 
@@ -126,8 +130,8 @@ class Outbox:
         async with self._lock:
             while self.pending:
                 record = self.pending[0]
-                future = await record.topic.send(key=record.key, value=record.value, partition=record.partition,
-                                                 headers=record.headers)
+                future = await self.producer.send(record.topic, record.key, record.value, record.partition, None,
+                                                  record.headers)
                 del self.pending[0]
                 self.inflight.append(future)
                 self.sent += 1

@@ -100,14 +100,17 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     policy = detector.timing
     outcome = Outcome(state=state)
 
-    findings = []
+    findings: list[Any] = []
+    marks: tuple[Mark, ...] = ()
+    counted: list[Any] = []
     if kind in (AGENT, CUSTOMER) and event.text:
         findings = detector.detect(event.text, "agent" if kind == AGENT else "customer")
-    marks = tuple(Mark(f.label, f.start, f.end, f.rule_id, f.severity, f.fatal, not getattr(f, "review_only", False),
-                       getattr(f, "source", "rule"), getattr(f, "score", None)) for f in findings)
-    counted = [f for f, m in zip(findings, marks, strict=True) if m.counted]
-    for finding in counted:
-        state.labels[finding.label] = state.labels.get(finding.label, 0) + 1
+        if findings:
+            marks = tuple(_mark(f) for f in findings)
+            counted = [f for f, m in zip(findings, marks, strict=True) if m.counted]
+            labels = state.labels
+            for finding in counted:
+                labels[finding.label] = labels.get(finding.label, 0) + 1
 
     late, _ = state.timeline.add(Entry(event.ts_ms, state.seq, kind, event.agent_id, event.message_id), policy)
     state.late += int(late)
@@ -149,6 +152,12 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
         outcome.credits.append(Credit(event.agent_id, state.team_id, messages=1, rules=rules,
                                       first_response_ms=first_response_ms))
     return outcome
+
+
+def _mark(finding: Any) -> Mark:
+    return Mark(finding.label, finding.start, finding.end, finding.rule_id, finding.severity, finding.fatal,
+                not getattr(finding, "review_only", False), getattr(finding, "source", "rule"),
+                getattr(finding, "score", None))
 
 
 def _with_agent(event: ChatEvent, agent: str) -> ChatEvent:
@@ -248,11 +257,12 @@ def _finalise(state: ConversationState, policy: TimingPolicy, book: RuleBook, ou
 
 
 def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = False,
-             publish: bool = True) -> dict[str, Any]:
+             publish: bool = True, metrics: bool | None = None) -> dict[str, Any]:
     """The conversation as the board, the API and scoring see it. ``final``: the closing summary.
 
     ``publish``: this snapshot goes to ``chat.conversations``, so it gets the next version (the
-    database keeps the highest); a read-only view does not."""
+    database keeps the highest); a read-only view does not. ``metrics`` (default: the summary and views
+    have them, board updates do not — the board needs none, and they are most of a snapshot's cost)."""
     if publish:
         state.version += 1
     current = state.timeline.current
@@ -268,7 +278,8 @@ def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = Fa
         "waiting_excerpt": state.last_customer_text if waiting.since is not None else None,
         "customer_gone": waiting.gone, "customer_gone_after_s": policy.customer_gone_s,
         "late_events": state.late, "labels": dict(state.labels),
-        "metrics": current.as_dict(policy, after_sales=after_sales),
+        "metrics": current.as_dict(policy, after_sales=after_sales) if (
+            final or not publish if metrics is None else metrics) else None,
     }
     if final:
         body["checks"] = state.summary_checks

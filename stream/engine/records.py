@@ -70,7 +70,7 @@ class TranscriptLine:
 
 def encode_lines(lines: list[TranscriptLine]) -> bytes:
     return json.dumps({"v": 1, "lines": [line.to_list() for line in lines]}, ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8", "surrogatepass")
+                      separators=(",", ":")).encode("utf-8")
 
 
 def decode_lines(raw: bytes) -> list[TranscriptLine]:
