@@ -125,7 +125,8 @@ class Pipeline:
         self.topics = topics
         self.tables = tables
         self.book = book
-        self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
+        self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s,
+                             max(64 * 1024, 4 * settings.max_text_chars + 8192))
         self.counters = Counters()
         self.outbox = Outbox(app.producer)
         self.names = settings.topics

@@ -120,6 +120,7 @@ class Outbox:
         self.pending: list[Record] = []
         self.inflight: list[asyncio.Future[Any]] = []
         self.sent = 0
+        self.failed = 0  # records the producer refused (too large, unknown topic): logged and dropped
         self._lock = asyncio.Lock()
 
     def add(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None,
@@ -130,11 +131,17 @@ class Outbox:
         async with self._lock:
             while self.pending:
                 record = self.pending[0]
-                future = await self.producer.send(record.topic, record.key, record.value, record.partition, None,
-                                                  record.headers)
+                try:
+                    future = await self.producer.send(record.topic, record.key, record.value, record.partition,
+                                                      None, record.headers)
+                except Exception as exc:  # refused outright: never let one record stop the stream
+                    self.failed += 1
+                    log.error("the producer refused a record for %s (%d bytes): %s", record.topic,
+                              len(record.value), type(exc).__name__)
+                else:
+                    self.inflight.append(future)
+                    self.sent += 1
                 del self.pending[0]
-                self.inflight.append(future)
-                self.sent += 1
             if len(self.inflight) > 10_000:  # keep the list short between checkpoints
                 self.inflight = [f for f in self.inflight if not f.done()]
 
@@ -143,7 +150,10 @@ class Outbox:
         async with self._lock:
             futures, self.inflight = self.inflight, []
         if futures:
-            await asyncio.gather(*futures)
+            for result in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(result, BaseException):
+                    self.failed += 1
+                    log.error("a record was not delivered: %s", type(result).__name__)
 
 
 class Checkpoint:

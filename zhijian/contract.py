@@ -52,6 +52,7 @@ class ChatEvent:
 class Limits:
     max_text_chars: int = 10_000
     max_future_skew_s: float = 24 * 3600.0
+    max_value_bytes: int = 64 * 1024  # a whole event: 10,000 characters of text and the fields fit well inside
 
 
 def _required_str(obj: dict[str, Any], name: str) -> str:
@@ -118,6 +119,8 @@ def parse_event(raw: bytes | None, *, now_ms: int, limits: Limits = Limits()) ->
     """Validate one raw ``chat.messages`` value."""
     if raw is None or raw == b"":
         raise InvalidEvent("empty message value")
+    if len(raw) > limits.max_value_bytes:
+        raise InvalidEvent(f"value is {len(raw)} bytes, over the limit of {limits.max_value_bytes}")
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -12,7 +12,9 @@ few hundred bytes to about 2 KB whatever the length of the conversation.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +115,8 @@ class ConversationState:
             "w": [w.since, w.level, w.shown, w.message_id, w.gone],
             "ck": [[list(x) for x in c.first], [list(x) for x in c.last], c.polite, c.messages, c.first_id,
                    c.last_id],
-            "ring": self.ring, "o": self.opened_ms, "cl": [self.closed_ms, self.close_reason, self.closed_at],
+            "ring": base64.b64encode(struct.pack(f"<{len(self.ring)}I", *self.ring)).decode(),
+            "o": self.opened_ms, "cl": [self.closed_ms, self.close_reason, self.closed_at],
             "arr": self.last_arrival_ms, "lc": [self.last_customer_ms, self.last_customer_text],
             "ver": self.version, "frs": self.first_response_sent, "sc": self.summary_checks,
         }
@@ -130,7 +133,12 @@ class ConversationState:
             status=b["st"], timeline=Timeline.from_list(b["tl"]), seq=b["seq"], late=b["late"], labels=b["lab"],
             alerted=b["alr"], waiting=Waiting(w[0], w[1], w[2], w[3], w[4]),
             checks=Checks([tuple(x) for x in c[0]], [tuple(x) for x in c[1]], c[2], c[3], c[4], c[5]),
-            ring=b["ring"], opened_ms=b["o"], closed_ms=cl[0], close_reason=cl[1], closed_at=cl[2],
+            ring=_ring(b["ring"]), opened_ms=b["o"], closed_ms=cl[0], close_reason=cl[1], closed_at=cl[2],
             last_arrival_ms=b["arr"], last_customer_ms=lc[0], last_customer_text=lc[1], version=b["ver"],
             first_response_sent=b["frs"], summary_checks=b["sc"],
         )
+
+
+def _ring(packed: str) -> list[int]:
+    raw = base64.b64decode(packed)
+    return list(struct.unpack(f"<{len(raw) // 4}I", raw))

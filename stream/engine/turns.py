@@ -28,8 +28,8 @@ from typing import Any
 from detectors.timing_policy import TimingPolicy, seconds_points, share_points
 
 TAIL_MAX = 16  # events kept after the watermark; beyond, the oldest settle early (their order is final)
-LIST_MAX = 16  # agents and transfers kept per conversation; response times kept for the summary: RESPONSES_MAX
-RESPONSES_MAX = 50
+LIST_MAX = 16  # agents and transfers kept per conversation
+RESPONSES_MAX = 20  # the first response times, listed in the summary (the mean covers them all)
 
 CUSTOMER, AGENT, BOT, TRANSFER, ENDED, STARTED = "c", "a", "b", "t", "e", "s"
 
