@@ -2,8 +2,11 @@
 
 Children are started in their own sessions (so a terminal's Ctrl-C reaches only this
 supervisor, which then stops them in order: simulator, API, worker, broker) and with
-``PR_SET_PDEATHSIG`` (so they die with it even if it is killed with SIGKILL). If any
-child exits unexpectedly, the whole stack is stopped and the exit is non-zero.
+``PR_SET_PDEATHSIG`` (so they die with it even if it is killed with SIGKILL). A child that
+exits unexpectedly is started again after a back-off (1 s, doubling to 30 s; reset once it has
+run for a minute), and the supervisor says so; the rest of the stack keeps running. A restarted
+embedded broker comes back empty (it keeps nothing on disk): it recreates the topics, and the
+worker, which then finds its changelogs gone, stops and is restarted against the new broker.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ def _die_with_parent() -> None:
         pass  # not Linux: orderly shutdown still applies
 
 
+BACKOFF_FIRST_S = 1.0
+BACKOFF_MAX_S = 30.0
+STABLE_AFTER_S = 60.0  # a child that ran this long starts its back-off from the beginning again
+
+
 @dataclass
 class Child:
     name: str
@@ -42,9 +50,17 @@ class Child:
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff_s: float = BACKOFF_FIRST_S
+    restart_at: float | None = None  # when a dead child is due to start again
 
     def start(self, env: dict[str, str]) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.log_file is not None:  # a restart: the previous run's handle
+            self.log_file.close()
         self.log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zhijian", *self.args],
@@ -105,11 +121,34 @@ class Stack:
             time.sleep(0.2)
 
     def check_children(self) -> None:
+        """During start-up: a child that dies stops the start (something is wrong with the set-up)."""
         if self.stopping:
             raise StackStopped("stopping")
         for child in self.children:
             if child.process is not None and child.process.poll() is not None:
                 raise StackStopped(f"{child.name} {child.state}; see {child.log_path}")
+
+    def supervise(self) -> None:
+        """Once running: restart any child that died, after its back-off, and say so."""
+        if self.stopping:
+            raise StackStopped("stopping")
+        now = time.monotonic()
+        for child in self.children:
+            if child.process is None or child.process.poll() is None:
+                continue
+            if child.restart_at is None:
+                ran = now - child.started_at
+                if ran >= STABLE_AFTER_S:
+                    child.backoff_s = BACKOFF_FIRST_S
+                child.restart_at = now + child.backoff_s
+                print(f"zhijian: {child.name} {child.state} after {ran:.0f} s; restarting in {child.backoff_s:.0f} s "
+                      f"(see {child.log_path})", file=sys.stderr, flush=True)
+                child.backoff_s = min(child.backoff_s * 2, BACKOFF_MAX_S)
+            elif now >= child.restart_at:
+                child.restarts += 1
+                child.start(self.env)
+                print(f"zhijian: {child.name} restarted (pid {child.process.pid if child.process else '?'}, "
+                      f"restart #{child.restarts})", flush=True)
 
     def http_ok(self, url: str) -> bool:
         try:
@@ -162,7 +201,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
               f"   Ctrl-C stops everything)\n{stack.status()}\n",
               flush=True)
         while True:
-            stack.check_children()
+            stack.supervise()
             time.sleep(0.5)
     except StackStopped as reason:
         if not stack.stopping:
