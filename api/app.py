@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import alerts as alerts_api
+from api import check as check_api
 from api import conversations as conversations_api
 from api import ingest as ingest_api
 from api import quality, session
@@ -88,6 +89,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book))
     app.include_router(quality.router(store, book, auth))
     app.include_router(ingest_api.router(ingest, sources, auth))
+    app.include_router(check_api.router(book, auth, sources))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

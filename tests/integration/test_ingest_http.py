@@ -26,7 +26,8 @@ pytestmark = pytest.mark.broker
 
 
 def post(url: str, token: str, body: bytes) -> tuple[int, Any, dict[str, str]]:
-    request = urllib.request.Request(url, data=body, method="POST", headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Authorization": f"Bearer {token}",
+                                                                                "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read()), dict(response.headers)
@@ -168,3 +169,45 @@ def test_tokens_limits_and_a_mapped_platform_callback(stack: Stack) -> None:
     alert = next(a for a in alerts if a["message_id"] == f"m2-{run}")
     assert (alert["conversation_id"], alert["agent_id"], alert["shop_id"]) == \
         (f"wkAJ2GCAAASSm4:wm-{run}", "zhangsan", "shop-wecom-01")
+
+
+def test_pre_send_check_answers_what_the_pipeline_raises(stack: Stack) -> None:
+    texts = ["哦，这个不知道", "你有病吧，自己去看详情页", "您好，请问有什么可以帮您？",
+             "加我微信吧，我的手机13812345678"]
+    run = uuid.uuid4().hex[:6]
+    sent = {f"chk-{run}-{n}": text for n, text in enumerate(texts)}
+    checks = {}
+    for mid, text in sent.items():
+        status, body, _ = post(f"{stack.api_url}/api/check", stack.token, json.dumps(
+            {"sender": "agent", "shop_id": "shop-1", "text": text, "team_id": "team-a",
+             "agent_id": "a9"}).encode())
+        assert status == 200, body
+        checks[mid] = body
+    expected = sum(len(c["alerts"]) for c in checks.values())
+    assert expected >= 3 and checks[f"chk-{run}-2"]["verdict"] == "ok"
+
+    async def scenario() -> list[dict[str, Any]]:
+        ws = f"ws://127.0.0.1:{stack.settings.api_port}/ws/alerts?token={stack.token}"
+        waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(
+            [a for a in seen if a["message_id"] in sent]) >= expected))
+        await asyncio.sleep(1.0)
+        events = [chat_event(mid, f"conv-{mid}", "agent", text, agent="a9", team="team-a")
+                  for mid, text in sent.items()]
+        _, body, _ = await asyncio.to_thread(post, f"{stack.api_url}/api/events", stack.token,
+                                             json.dumps(events, ensure_ascii=False).encode())
+        assert body["accepted"] == len(events), body
+        return await waiter
+
+    alerts = [a for a in asyncio.run(scenario()) if a["message_id"] in sent]
+
+    def shape(alert: dict[str, Any]) -> tuple[Any, ...]:
+        return alert["rule"], alert["severity"], alert["fatal"], alert["excerpt"], tuple(alert["span"])
+
+    for mid in sent:
+        live = sorted(shape(a) for a in alerts if a["message_id"] == mid)
+        assert live == sorted(shape(a) for a in checks[mid]["alerts"]), sent[mid]
+    assert post(f"{stack.api_url}/api/check", "nobody", b"{}")[0] == 401
+    source = add_source(stack, "workbench")
+    status, body, _ = post(f"{stack.api_url}/api/check", source, json.dumps(
+        {"shop_id": "shop-1", "text": texts[0]}).encode())
+    assert status == 200 and body["verdict"] in ("warn", "block")
