@@ -92,6 +92,13 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
+    from zhijian.notify.service import run_notifier
+
+    asyncio.run(run_notifier(settings, args.loglevel))
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from zhijian.stack import run_stack
 
@@ -106,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create the topics on KAFKA_BROKER (e.g. Apache Kafka)")
     sub.add_parser("worker", help="run the Faust stream worker")
     sub.add_parser("api", help="run the API and dashboard")
+    sub.add_parser("notify", help="push alerts to DingTalk/WeCom/Feishu/webhooks and run the escalation ladder")
     simulate = sub.add_parser("simulate", help="produce realistic demo chat traffic")
     simulate.add_argument("--rate", type=float, default=20.0, help="messages per second")
     simulate.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
@@ -134,6 +142,7 @@ COMMANDS = {
     "api": cmd_api,
     "simulate": cmd_simulate,
     "up": cmd_up,
+    "notify": cmd_notify,
 }
 
 
