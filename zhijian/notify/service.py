@@ -33,6 +33,8 @@ from zhijian.notify.config import EMPTY, NotifyConfig, NotifyConfigError, Step, 
 from zhijian.settings import Settings
 
 log = logging.getLogger(__name__)
+for _chatty in ("httpx", "httpcore"):  # they log request URLs, and webhook URLs carry credentials
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 SETTLED = ("claimed", "resolved", "false_positive")
 REMEMBERED = 50_000
 
