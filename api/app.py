@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from api import alerts as alerts_api
 from api import check as check_api
 from api import conversations as conversations_api
+from api import export as export_api
 from api import ingest as ingest_api
 from api import quality, session
 from api.auth import Auth
@@ -90,6 +91,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(quality.router(store, book, auth))
     app.include_router(ingest_api.router(ingest, sources, auth))
     app.include_router(check_api.router(book, auth, sources))
+    app.include_router(export_api.router(store, auth))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

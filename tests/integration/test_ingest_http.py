@@ -211,3 +211,37 @@ def test_pre_send_check_answers_what_the_pipeline_raises(stack: Stack) -> None:
     status, body, _ = post(f"{stack.api_url}/api/check", source, json.dumps(
         {"shop_id": "shop-1", "text": texts[0]}).encode())
     assert status == 200 and body["verdict"] in ("warn", "block")
+
+
+def test_excel_downloads_of_the_wall_and_the_scoreboard(stack: Stack) -> None:
+    import io
+
+    import openpyxl
+
+    run = uuid.uuid4().hex[:6]
+    event = chat_event(f"xl-{run}", f"xl-conv-{run}", "agent", "哦，这个不知道", agent="xl-agent", team="team-xl")
+    assert post(f"{stack.api_url}/api/events", stack.token, json.dumps(event).encode())[0] == 200
+
+    def download(path: str, token: str) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request(f"{stack.api_url}{path}", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+    def wall_has_it() -> Any:
+        status, data, headers = download("/api/export/alerts.xlsx", stack.token)
+        assert status == 200 and headers["content-type"].startswith("application/vnd.openxmlformats")
+        ws = openpyxl.load_workbook(io.BytesIO(data))["告警"]
+        rows = [[c.value for c in row] for row in ws.iter_rows(min_row=2)]
+        return ws if any(r[7] == f"xl-conv-{run}" for r in rows) else None
+
+    ws = wait_for(wall_has_it, 30, "the alert in the wall's export")
+    assert [c.value for c in ws[1]][:4] == ["时间", "规则", "严重程度", "致命"] and ws.freeze_panes == "A2"
+    mine = [[c.value for c in row] for row in ws.iter_rows(min_row=2) if row[7].value == f"xl-conv-{run}"]
+    assert {r[1] for r in mine} >= {"禁忌用语"} and all(r[6] == "xl-agent" for r in mine)
+    status, data, _ = download("/api/export/agents.xlsx", stack.token)
+    assert status == 200 and [c.value for c in openpyxl.load_workbook(io.BytesIO(data))["坐席得分"][1]][:2] == \
+        ["坐席", "班组"]
+    assert download("/api/export/alerts.xlsx", "nobody")[0] == 401
