@@ -221,6 +221,7 @@ def main() -> int:
     try:
         batch = events(N_EVENTS)
         print(f"bench: {N_EVENTS} events from {corpus()[1]}; broker Tansu at {broker.bootstrap_servers}", flush=True)
+        __import__("bench.ingest").ingest.ingest_bench(broker, workdir)  # HTTP ingest and /api/check (issue 16)
 
         def fresh(name: str, prefill: bool = True) -> tuple[dict[str, str], Any]:
             env = stack_env(broker.bootstrap_servers, workdir, name=name)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
 
 import pytest
+from aiokafka.errors import KafkaError
 
 from api.ingest import Ingest, IngestLimits, split_body
 from zhijian.contract import parse_event
 from zhijian.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
 from zhijian.settings import Settings
+from zhijian.sources import Source
 
 WECOM = json.loads((Path(__file__).resolve().parents[2] / "docs" / "wecom-kf-mapping.json").read_text())
 
@@ -87,3 +90,50 @@ def test_validation_answers_each_item_and_spots_duplicates() -> None:
     ingest.remember("m3")  # the memory is bounded: m1 is forgotten
     assert [i.status for i in ingest.validate(json.dumps(event("m1")).encode(), None,
                                               int(time.time() * 1000))] == ["accepted"]
+
+
+class HeldProducer:
+    """Stands in for aiokafka's producer: each send returns a delivery future the test settles."""
+
+    def __init__(self, want: int) -> None:
+        self.futures: list[tuple[str, bytes, asyncio.Future[object]]] = []
+        self.want, self.sent = want, asyncio.Event()
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None,
+                   headers: object = None) -> asyncio.Future[object]:
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self.futures.append((topic, value, future))
+        if len(self.futures) >= self.want:
+            self.sent.set()
+        return future
+
+
+def test_a_full_buffer_answers_429_and_a_refused_send_503() -> None:
+    source = Source("relay")
+
+    async def run() -> None:
+        ingest = Ingest(Settings(), IngestLimits(max_in_flight=2))
+        held = HeldProducer(want=2)
+        ingest.producer = held  # type: ignore[assignment]
+        first = asyncio.create_task(ingest.submit(source, json.dumps([event("h1"), event("h2")]).encode()))
+        await held.sent.wait()
+        assert ingest.in_flight == 2
+        busy = await ingest.submit(source, json.dumps(event("h3")).encode())
+        assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        assert len(held.futures) == 2  # nothing of the refused request was sent
+        for _, _, future in held.futures:
+            future.set_result(None)
+        done = await first
+        assert done.status_code == 200 and json.loads(done.body)["accepted"] == 2 and ingest.in_flight == 0
+
+        held.want, held.sent = 3, asyncio.Event()
+        second = asyncio.create_task(ingest.submit(source, json.dumps(event("h3")).encode()))
+        await held.sent.wait()
+        held.futures[2][2].set_exception(KafkaError("broker gone"))
+        refused = await second
+        body = json.loads(refused.body)
+        assert refused.status_code == 503 and body["results"][0]["status"] == "failed"
+        assert [i.status for i in ingest.validate(json.dumps(event("h3")).encode(), None,
+                                                  int(time.time() * 1000))] == ["accepted"]  # may be sent again
+
+    asyncio.run(run())
