@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 log = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would drown the simulator's log
 
 
 class HttpProducer:

@@ -15,6 +15,13 @@ A mapping is a JSON object (kept on the source's record, or in the rule-set docu
 
 Contract fields the mapping does not name are copied from the item under their own name. The
 result is validated by :func:`zhijian.contract.parse_event` like any other event.
+
+The worked example, ``docs/wecom-kf-mapping.json``, maps WeCom 微信客服's ``sync_msg`` answer
+(``msg_list`` items with ``msgid``, ``open_kfid``, ``external_userid``, ``send_time`` in seconds,
+``origin`` 3 = the customer / 4 = a system event / 5 = the servicer, ``servicer_userid``, ``msgtype``
+and ``text.content``), as documented in 微信客服 API「接收消息和事件 / 获取消息」:
+https://open.work.weixin.qq.com/kf/doc/92512/93143/93304 (mirrored at
+https://www.kancloud.cn/wikizhima/wechatkf-api/2376730).
 """
 
 from __future__ import annotations
