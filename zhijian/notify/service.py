@@ -52,7 +52,8 @@ class Notifier:
         self.states: dict[str, str] = {}  # alert_id → claim state seen on chat.alert-actions
         self.ladder: list[tuple[float, str, int]] = []  # (due, alert_id, step index)
         self.scheduled: set[tuple[str, int]] = set()
-        self.counters = {"alerts": 0, "routed": 0, "escalated": 0, "escalations_skipped": 0, "bad_records": 0}
+        self.counters = {"alerts": 0, "routed": 0, "escalated": 0, "escalations_skipped": 0,
+                         "escalation_errors": 0, "bad_records": 0}
         self.connected = False
         self.producer: AIOKafkaProducer | None = None
 
@@ -143,7 +144,12 @@ class Notifier:
             alert = self.alerts.get(alert_id)
             if not steps or alert is None:
                 continue
-            await self.escalate(alert, steps[0])
+            try:
+                await self.escalate(alert, steps[0])
+            except Exception as exc:  # the database or the broker is away: try this step again shortly
+                self.counters["escalation_errors"] += 1
+                log.warning("escalating %s failed (%s); retrying in 5 s", alert_id, type(exc).__name__)
+                heapq.heappush(self.ladder, (now + 5.0, alert_id, index))
 
     async def escalate(self, alert: dict[str, Any], step: Step) -> None:
         alert_id = str(alert["alert_id"])
