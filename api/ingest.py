@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from api.auth import Auth, token_from
 from detectors import RuleBook
 from zhijian.contract import ChatEvent, InvalidEvent, Limits, parse_event
-from zhijian.ingest_mapping import Skipped, apply_mapping, items_of
+from zhijian.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
 from zhijian.settings import Settings
 from zhijian.sources import Source, source_for, token_digest
 from zhijian.storage import Store
@@ -288,7 +288,13 @@ class SourceResolver:
             return None
         section = (self.book.ruleset.document.get("ingest") or {}).get("sources") or {}
         found = section.get(name) if isinstance(section, dict) else None
-        return dict(found) if isinstance(found, dict) else None
+        if found is None:
+            return None
+        try:
+            return check_mapping(found)
+        except MappingError as exc:  # a bad section in the rule set: the body is taken as contract events
+            log.warning("ignoring the mapping of source %s in the rule set: %s", name, exc)
+            return None
 
     def resolve(self, token: str | None) -> Source | None:
         if not token:

@@ -48,3 +48,17 @@ def test_the_cli_adds_a_source_with_a_checked_mapping(tmp_path: Path, monkeypatc
     assert main(["source", "list"]) == 0
     listed = capsys.readouterr().out
     assert "wecom\tmapping\tactive" in listed and "other" not in listed and token not in listed
+
+
+def test_a_mapping_in_the_rule_set_is_used_when_the_record_has_none(store: AppStore) -> None:
+    from detectors import RuleBook, load_ruleset, parse_ruleset
+
+    token = add_source(store, "wecom")
+    other = add_source(store, "broken")
+    mapping = {"fields": {"shop_id": {"const": "shop-doc"}}}
+    document = {**load_ruleset().document, "ingest": {"sources": {"wecom": mapping, "broken": {"fields": {"x": 1}}}}}
+    resolver = SourceResolver(store, Auth(store, "admin-token"), RuleBook(parse_ruleset(document)))
+    found = resolver.resolve(token)
+    assert found is not None and found.mapping == mapping
+    invalid = resolver.resolve(other)  # an invalid section is ignored, not applied
+    assert invalid is not None and invalid.mapping is None
