@@ -16,7 +16,10 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import alerts as alerts_api
+from api import check as check_api
 from api import conversations as conversations_api
+from api import export as export_api
+from api import ingest as ingest_api
 from api import quality, session
 from api.auth import Auth
 from api.feed import Hub, TopicFeed
@@ -52,6 +55,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     action_publisher = Publisher(settings.bootstrap_servers, settings.topics.alert_actions)
     # claims and resolutions reach every dashboard through the same hub as the alerts
     action_feed = TopicFeed(settings.bootstrap_servers, settings.topics.alert_actions, hub)
+    ingest = ingest_api.Ingest(settings)  # POST /api/events: its own producer, started below
+    sources = ingest_api.SourceResolver(store, auth, book)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +64,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
         feed.start()
         conversation_feed.start()
         action_feed.start()
+        await ingest.start()
         follower = asyncio.create_task(follow(settings.bootstrap_servers, settings.topics.rules, book))
         try:
             yield
@@ -71,6 +77,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             await action_feed.stop()
             await publisher.stop()
             await action_publisher.stop()
+            await ingest.stop()
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
@@ -82,6 +89,9 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(rules_router(store, publisher, auth))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book))
     app.include_router(quality.router(store, book, auth))
+    app.include_router(ingest_api.router(ingest, sources, auth))
+    app.include_router(check_api.router(book, auth, sources))
+    app.include_router(export_api.router(store, auth))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

@@ -246,6 +246,7 @@ def main() -> int:
     try:
         batch = events(N_EVENTS)
         print(f"bench: {N_EVENTS} events from {corpus()[1]}; broker Tansu at {broker.bootstrap_servers}", flush=True)
+        __import__("bench.ingest").ingest.ingest_bench(broker, workdir)  # HTTP ingest and /api/check (issue 16)
 
         def prefilled(name: str) -> dict[str, str]:
             env = harness.environment(broker.bootstrap_servers, workdir, name)

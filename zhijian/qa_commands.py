@@ -34,6 +34,7 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rollup = sub.add_parser("rollup", help="the nightly KPI report (CSV + HTML) and review sample for one day")
     rollup.add_argument("--date", required=True, help="local day, YYYY-MM-DD")
     rollup.add_argument("--out", type=Path, default=None, help="output folder (default: $ZHIJIAN_DATA_DIR/reports)")
+    rollup.add_argument("--xlsx", action="store_true", help="also write report-<day>.xlsx (坐席, 班组, 抽检样本)")
 
 
 def detect_lines(book: RuleBook, shop: str | None, lines: IO[str], out: IO[str]) -> int:
@@ -119,4 +120,9 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         store.dispose()
     for path in (files.agents_csv, files.teams_csv, files.sample_csv, files.report_html):
         print(path)
+    if args.xlsx:
+        from zhijian.reports.xlsx import rollup_workbook
+
+        print(rollup_workbook(files.agents_csv, files.teams_csv, files.sample_csv,
+                              files.report_html.with_name(f"report-{args.date}.xlsx")))
     return 0

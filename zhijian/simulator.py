@@ -74,7 +74,7 @@ class SimStats:
 
 
 class Simulator:
-    def __init__(self, producer: AIOKafkaProducer, topic: str, *, rate: float,
+    def __init__(self, producer: Any, topic: str, *, rate: float,
                  violation_share: float, rng: random.Random) -> None:
         self.producer = producer
         self.topic = topic
@@ -161,12 +161,16 @@ class Simulator:
 
 
 async def run_simulator(settings: Settings, *, rate: float, duration_s: float | None,
-                        violation_share: float, seed: int | None) -> SimStats:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+                        violation_share: float, seed: int | None, via: str = "kafka", api_url: str = "",
+                        token: str = "") -> SimStats:
+    from zhijian.ingest_client import HttpProducer  # --via http: POST /api/events instead of Kafka
+
+    producer: Any = HttpProducer(api_url, token) if via == "http" else \
+        AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
     await producer.start()
     sim = Simulator(producer, settings.topics.messages, rate=rate, violation_share=violation_share,
                     rng=random.Random(seed))
-    print(f"simulator: ~{rate:g} messages/s into {settings.topics.messages}, "
+    print(f"simulator: ~{rate:g} messages/s into {settings.topics.messages}{' over HTTP' * (via == 'http')}, "
           f"{violation_share:.0%} of agent messages with a violation", flush=True)
     try:
         return await sim.run(duration_s)

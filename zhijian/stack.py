@@ -192,6 +192,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
                 raise StackStopped("could not create topics on the broker")
         stack.spawn("worker", "worker")
         stack.spawn("api", "api")
+        stack.spawn("notify", "notify")  # pushes and escalations ([notify] in the rule set), its own process
         stack.wait_until("stack", lambda: stack.http_ok(f"{api_url}/healthz"), 90)
         if demo:
             stack.spawn("simulator", "simulate", "--rate", str(rate))
