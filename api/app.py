@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import alerts as alerts_api
 from api import conversations as conversations_api
-from api import quality, session
+from api import floor, quality, session
 from api.auth import Auth
 from api.feed import Hub, TopicFeed
 from api.publisher import Publisher
@@ -82,6 +82,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(rules_router(store, publisher, auth))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
     app.include_router(quality.router(store, book, auth))
+    app.include_router(floor.router(store, auth))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:
