@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -269,12 +270,29 @@ async def run_simulator(settings: Settings, *, rate: float, duration_s: float | 
     sim.stats.alerts = counter.count if counter is not None else None
     print(f"simulator: ~{rate:g} messages/s into {settings.topics.messages}, "
           f"{violation_share:.0%} of agent messages with a violation", flush=True)
+    # SIGTERM (how `zhijian up` stops its children) ends the run like its duration would: with the summary
+    loop, main, stopping = asyncio.get_running_loop(), asyncio.current_task(), asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        if main is not None:
+            main.cancel()
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no handler
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        handled = True
     try:
         stats = await sim.run(duration_s)
         if counter is not None and duration_s is not None:
             await asyncio.sleep(2.0)  # the alerts of the last messages are still on their way
         return stats
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
+        return sim.stats
     finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
         await producer.stop()
         if counter is not None:
             await counter.stop()
