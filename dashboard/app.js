@@ -5,6 +5,7 @@ import { addAlert, applyAction, relabel, render, setupFilters, setupSettings, wa
 import { onConversation, renderBoard, resetBoard } from "./board.js";
 import { openConversation, setupConversation } from "./conversation.js";
 import { showScores } from "./scores.js";
+import { adminAllowed, showAdmin } from "./admin.js";
 import { hideError, setupToast } from "./toast.js";
 
 const sockets = [];
@@ -32,7 +33,7 @@ function showLogin(text) {
   session.user = null;
   localStorage.removeItem("zhijian.token");
   sessionStorage.removeItem("zhijian.token");
-  for (const id of ["wall", "scores", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
+  for (const id of ["wall", "scores", "admin", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
   el("login").hidden = false;
   el("login-error").textContent = text || "";
   if (el("conversation").open) el("conversation").close();
@@ -55,7 +56,9 @@ function showTab(name) {
   }
   el("wall").hidden = name !== "wall";
   el("scores").hidden = name !== "scores";
+  el("admin").hidden = name !== "admin";
   showScores(name === "scores");
+  showAdmin(name === "admin");
 }
 
 function refused(code) {
@@ -75,6 +78,7 @@ async function start() {
   el("who").textContent = `${u.display_name} · ${roleName(u.role)}${u.team_id ? ` · ${u.team_id}` : ""}`;
   el("who").dataset.role = u.role;
   document.body.dataset.role = u.role;
+  document.querySelector(".tab[data-tab=admin]").hidden = !adminAllowed();
   showTab("wall");
   el("alerts-loading").hidden = false;
   try { await loadRecent(); } catch (err) { console.warn("initial load failed", message(err)); }

@@ -1,7 +1,7 @@
 // One conversation: the transcript with flagged spans, each answer's response time, the live waiting
 // timer, the message an alert or an appeal points at (scrolled to and highlighted), the score with its
 // breakdown and deductions once scored, and the floor's notes on its alerts.
-import { api, clock, el, marked, message, node, oneDecimal, percent, seconds, wholeSeconds } from "./api.js";
+import { api, clock, el, marked, message, node, oneDecimal, percent, seconds, session, wholeSeconds } from "./api.js";
 import { itemName, ruleName, sectionName, t } from "./i18n.js";
 import { showError } from "./toast.js";
 
@@ -44,7 +44,21 @@ function line(m, focus, notes) {
   return li;
 }
 
-function scorePanel(score) {
+// 亮点: QA adds up to the rubric's bonus for a conversation handled well (the server caps and rescores)
+async function awardBonus(conversationId) {
+  const points = Number(window.prompt(t("bonus_points"), "5"));
+  if (!Number.isInteger(points) || points < 0) return;
+  const note = (window.prompt(t("bonus_note")) || "").trim();
+  if (!note) return;
+  try {
+    await api(`/api/conversations/${encodeURIComponent(conversationId)}/bonus`, { method: "POST", body: { points, note } });
+    scorePanel(await api(`/api/conversations/${encodeURIComponent(conversationId)}/score`), conversationId);
+  } catch (err) {
+    showError(t("action_failed", { why: message(err) }), () => awardBonus(conversationId));
+  }
+}
+
+function scorePanel(score, conversationId) {
   const panel = el("conv-score");
   if (!score) {
     panel.replaceChildren(node("p", { className: "meta", text: t("not_scored") }));
@@ -65,8 +79,13 @@ function scorePanel(score) {
       items.length || deductions.length ? node("ul", {}, ...items, ...deductions) : null);
   });
   if (card.bonus) sections.push(node("li", { text: `${t("bonus")} +${oneDecimal(card.bonus)}` }));
+  let bonus = null;
+  if (session.can("bonus")) {
+    bonus = node("button", { className: "small", text: t("bonus_award"), attrs: { type: "button", "data-act": "bonus" } });
+    bonus.addEventListener("click", () => awardBonus(conversationId));
+  }
   panel.replaceChildren(node("p", { className: "score-head", text: head }),
-                        node("ol", { className: "sections" }, ...sections));
+                        node("ol", { className: "sections" }, ...sections), bonus);
   panel.hidden = false;
 }
 
@@ -114,7 +133,7 @@ export async function openConversation(conversationId, focusMessageId, { withSco
   dialog.removeAttribute("aria-busy");
   el("conv-title").textContent = `${t("conversation")} ${c.conversation_id}`;
   el("conv-meta").textContent = meta(c);
-  if (withScore) scorePanel(score);
+  if (withScore) scorePanel(score, c.conversation_id);
   const notes = notesPanel(alerts);
   el("conv-transcript").replaceChildren(...(c.transcript || []).map((m) => line(m, focusMessageId, notes)));
   if (c.waiting_since_ms) timer = setInterval(() => { el("conv-meta").textContent = meta(c); }, 1000);

@@ -33,10 +33,33 @@ function sparkline(points) {
   return svg;
 }
 
-async function load() {
-  const body = await api("/api/agents");
-  el("scores-loading").hidden = true;
-  el("scoreboard").replaceChildren(...body.agents.map((a) => {
+let board = [];
+let sortKey = "mean_score";
+let sortDir = -1;  // best mean score first
+
+function query() {
+  const params = new URLSearchParams();
+  if (el("s-date").value) params.set("date", el("s-date").value);
+  if (el("s-shift").value) params.set("shift", el("s-shift").value);
+  return params.toString() ? `?${params}` : "";
+}
+
+function sortedBoard() {
+  const value = (a) => a[sortKey];
+  return [...board].sort((a, b) => {
+    const x = value(a), y = value(b);
+    if (x === y) return String(a.agent_id).localeCompare(String(b.agent_id));
+    if (x === null || x === undefined) return 1;  // no figure: last, whichever the direction
+    if (y === null || y === undefined) return -1;
+    return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
+  });
+}
+
+function renderBoardTable() {
+  for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
+    th.setAttribute("aria-sort", th.dataset.sort === sortKey ? (sortDir > 0 ? "ascending" : "descending") : "none");
+  }
+  el("scoreboard").replaceChildren(...sortedBoard().map((a) => {
     const open = node("button", { className: "linkish", text: a.agent_id, attrs: { type: "button" } });
     open.addEventListener("click", () => showAgent(a.agent_id));
     const tr = node("tr", { attrs: { "data-agent-id": a.agent_id } },
@@ -50,13 +73,39 @@ async function load() {
     tr.addEventListener("click", (event) => { if (event.target !== open) showAgent(a.agent_id); });
     return tr;
   }));
-  el("scores-empty").hidden = body.agents.length > 0;
+  el("scores-empty").hidden = board.length > 0;
+}
+
+async function load() {
+  const body = await api(`/api/agents${query()}`);
+  el("scores-loading").hidden = true;
+  board = body.agents;
+  renderBoardTable();
+}
+
+let wired = false;
+function wire() {
+  if (wired) return;
+  wired = true;
+  for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      if (sortKey === th.dataset.sort) sortDir = -sortDir;
+      else { sortKey = th.dataset.sort; sortDir = ["agent_id", "team_id", "first_response_mean_s", "avg_response_s"].includes(sortKey) ? 1 : -1; }
+      renderBoardTable();
+    });
+  }
+  for (const id of ["s-date", "s-shift"]) {
+    el(id).addEventListener("change", () => {
+      el("scores-loading").hidden = false;
+      load().catch((err) => { el("scores-loading").hidden = true; showError(message(err), () => load()); });
+    });
+  }
 }
 
 async function showAgent(agentId) {
   let a;
   try {
-    a = await api(`/api/agents/${encodeURIComponent(agentId)}`);
+    a = await api(`/api/agents/${encodeURIComponent(agentId)}${query()}`);
   } catch (err) {
     showError(message(err), () => showAgent(agentId));
     return;
@@ -83,7 +132,20 @@ async function showAgent(agentId) {
     }
     return li;
   }));
+  // the agent's conversations running now (live from the worker's snapshots in SQL)
+  const live = await Promise.all(["waiting", "open"].map((status) => api(
+    `/api/conversations?agent_id=${encodeURIComponent(agentId)}&status=${status}&limit=50`).then((b) => b.conversations)
+    .catch(() => [])));
+  const chats = live.flat();
+  const openList = node("ul", { className: "open-chats", attrs: { "data-agent-id": agentId } }, ...chats.map((c) => {
+    const link = node("a", { className: "link", text: c.conversation_id,
+                             attrs: { href: `#conversation=${encodeURIComponent(c.conversation_id)}` } });
+    link.addEventListener("click", (event) => { event.preventDefault(); openConversation(c.conversation_id); });
+    return node("li", { attrs: { "data-conversation-id": c.conversation_id } }, link,
+                node("span", { className: "rt", text: ` ${t(`status_${c.status}`)}` }));
+  }));
   panel.replaceChildren(node("h2", { text: `${t("agent")} ${a.agent_id}` }),
+    node("h2", { text: t("open_chats") }), chats.length ? openList : node("p", { className: "empty", text: t("no_open_chats") }),
     dl([[t("mean_score"), oneDecimal(a.mean_score)], [t("conversations"), a.conversations], [t("fatal"), a.fatal],
         [t("first_response_mean"), seconds(a.first_response_mean_s)], [t("avg_response"), seconds(a.avg_response_s)],
         [t("reply_rate"), percent(a.reply_rate)]]),
@@ -137,6 +199,7 @@ function refreshAll() {
 export function showScores(visible) {
   clearInterval(refresh);
   if (!visible) return;
+  wire();
   if (!el("scoreboard").children.length) el("scores-loading").hidden = false;
   refreshAll();
   refresh = setInterval(refreshAll, 15000);

@@ -142,13 +142,14 @@ def _csv(rows: Sequence[Mapping[str, Any]], key: str, lang: str, sections: Seque
 def _bars(items: Sequence[tuple[str, float]], maximum: float, unit: str, colour: str) -> str:
     """A horizontal bar chart as inline SVG."""
     height = 22 * len(items) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{height}" role="img">']
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="640" height="{height}" viewBox="0 0 640 {height}" '
+             'role="img">']
     for index, (name, value) in enumerate(items):
         y = 5 + index * 22
         width = 0 if maximum <= 0 else round(440 * value / maximum, 1)
         parts.append(f'<text x="0" y="{y + 15}" font-size="13">{html.escape(name)}</text>'
                      f'<rect x="140" y="{y + 3}" width="{width}" height="15" fill="{colour}"/>'
-                     f'<text x="{146 + width}" y="{y + 15}" font-size="12">{value:g}{unit}</text>')
+                     f'<text x="{146 + width}" y="{y + 15}" font-size="12">{value:.1f}{unit}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -156,7 +157,7 @@ def _bars(items: Sequence[tuple[str, float]], maximum: float, unit: str, colour:
 def _hour_columns(counts: Mapping[int, int]) -> str:
     """Alerts by local hour, 24 columns as inline SVG."""
     top = max(counts.values(), default=0)
-    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="640" height="170" role="img">']
+    parts = ['<svg xmlns="http://www.w3.org/2000/svg" width="640" height="170" viewBox="0 0 640 170" role="img">']
     for hour in range(24):
         value = counts.get(hour, 0)
         height = 0 if top == 0 else round(130 * value / top, 1)
@@ -327,7 +328,8 @@ def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric, *, la
     writer.writerow([header("conversation_id", lang), header("agent_id", lang), header("reasons", lang)])
     for s in sample:
         writer.writerow([s["conversation_id"], s["agent_id"],
-                         ("；" if lang == "zh" else "; ").join(reason_text(r, lang) for r in s["reasons"])])
+                         ("；" if lang == "zh" else "; ").join(reason_text(r, lang) for r in sorted(
+                             s["reasons"], key=lambda r: REASON_PRIORITY.get(r, 9)))])
     files.sample_csv.write_text(sample_out.getvalue(), encoding="utf-8-sig")
     files.report_html.write_text(_report(day, agents, teams, alerts_by_hour, sample, lang=lang, cap=sample_cap,
                                          today=today, before=before), encoding="utf-8")

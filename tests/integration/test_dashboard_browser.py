@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -389,3 +390,60 @@ def test_an_agent_appeals_a_finding_and_qa_decides_it_with_the_conversation_open
     finally:
         for context in contexts:
             context.close()
+
+
+def test_qa_awards_a_bonus_edits_the_rules_and_reads_the_audit_log(stack: Stack, page: Page) -> None:
+    add_user(stack, {"username": "qa-bonus", "password": "qa-bonus-password", "role": "qa"})
+    conv = f"conv-h-{uuid.uuid4().hex[:6]}"
+    closed_conversation(stack, conv, "agent-h", "您好，很高兴为您服务")
+    sign_in(page, stack, "qa-bonus", "qa-bonus-password")
+    scoreboard_row(page, "agent-h")  # scored by now
+    page.goto(f"{stack.api_url}/#conversation={conv}")  # a link to the conversation opens it
+    score = page.locator("#conv-score")
+    expect(score).to_contain_text("本会话得分", timeout=10_000)
+    answers = iter(["3", "耐心细致，主动告知物流"])
+    page.on("dialog", lambda dialog: dialog.accept(next(answers)))
+    score.locator("button[data-act=bonus]").click()
+    expect(score).to_contain_text("亮点加分 +3.0", timeout=10_000)
+    page.click("#conv-close")
+
+    page.click(".tab[data-tab=admin]")
+    document = page.locator("#rules-document")
+    expect(document).to_have_value(re.compile("rubric"), timeout=10_000)
+    good = document.input_value()
+    document.fill('{"rules": "not a table"}')
+    page.click("#rules-save")
+    expect(page.locator("#rules-error")).to_contain_text("规则未通过校验")
+    document.fill(good)
+    page.click("#rules-save")
+    expect(page.locator("#rules-saved")).to_contain_text("已保存", timeout=10_000)
+    expect(page.locator("#rules-error")).to_have_text("")
+    expect(page.locator("#rules-history tbody tr")).not_to_have_count(0)
+    expect(page.locator("#audit-list")).to_contain_text("bonus.award")
+    expect(page.locator("#admin-users")).to_be_hidden()  # QA does not manage users
+    shot(page, "admin-qa-1366.png")
+
+
+def test_admin_adds_a_user_and_sorts_the_scoreboard(stack: Stack, page: Page) -> None:
+    closed_conversation(stack, f"conv-z-{uuid.uuid4().hex[:6]}", "agent-z", "您好，在的哦")
+    open_with_token(page, stack)
+    page.click(".tab[data-tab=admin]")
+    name = f"lead-{uuid.uuid4().hex[:6]}"
+    page.fill("#u-name", name)
+    page.fill("#u-password", "a-long-password")
+    page.select_option("#u-role", "floor_lead")
+    page.fill("#u-team", "team-z")
+    page.click("#user-form button[type=submit]")
+    expect(page.locator("#users-list tr", has_text=name)).to_contain_text("组长", timeout=10_000)
+    page.fill("#u-name", name)
+    page.fill("#u-password", "short")
+    page.click("#user-form button[type=submit]")  # the browser refuses a password under 8 characters
+    expect(page.locator("#users-list tr", has_text=name)).to_have_count(1)
+
+    scoreboard_row(page, "agent-z")
+    header = page.locator(".board-table th[data-sort=mean_score]")
+    expect(header).to_have_attribute("aria-sort", "descending")
+    header.locator("button").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    first = page.locator("#scoreboard tr").first
+    expect(first.locator("td").nth(2)).to_have_text("0.0")  # 哦 is fatal: the lowest mean first
