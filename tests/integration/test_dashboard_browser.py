@@ -447,3 +447,29 @@ def test_admin_adds_a_user_and_sorts_the_scoreboard(stack: Stack, page: Page) ->
     expect(header).to_have_attribute("aria-sort", "ascending")
     first = page.locator("#scoreboard tr").first
     expect(first.locator("td").nth(2)).to_have_text("0.0")  # 哦 is fatal: the lowest mean first
+
+
+def test_flash_and_sound_follow_the_per_rule_settings(stack: Stack, page: Page) -> None:
+    open_with_token(page, stack)
+    page.click("#settings-open")
+    expect(page.locator("#settings-close")).to_be_visible()
+    page.fill("#settings-interval", "0")
+    page.press("#settings-interval", "Tab")
+    page.uncheck("#settings-rules input[data-rule=conflict][data-kind=flash]")
+    page.click("#settings-close")
+
+    quiet, loud, again = (f"conv-q-{uuid.uuid4().hex[:6]}" for _ in range(3))
+    send(stack, [chat_event(f"{quiet}-m", quiet, "agent", "爱买不买", agent="agent-q")])  # 与顾客争执: no flash
+    expect(page.locator("#alerts tr", has_text=quiet)).to_have_count(1, timeout=20_000)
+    expect(page.locator("#announcer")).to_contain_text(quiet)  # still announced
+    expect(page.locator("#top")).not_to_have_attribute("data-alarms", re.compile("."))
+    send(stack, [chat_event(f"{loud}-m", loud, "agent", "嗯嗯", agent="agent-q")])
+    expect(page.locator("#top")).to_have_attribute("data-alarms", "1", timeout=20_000)
+    send(stack, [chat_event(f"{again}-m", again, "agent", "嗯嗯", agent="agent-q")])
+    expect(page.locator("#top")).to_have_attribute("data-alarms", "2", timeout=20_000)  # interval 0: every one
+
+    page.reload()  # kept in this browser
+    page.click("#settings-open")
+    expect(page.locator("#settings-rules input[data-rule=conflict][data-kind=flash]")).not_to_be_checked()
+    expect(page.locator("#settings-rules input[data-rule=banned_word][data-kind=flash]")).to_be_checked()
+    expect(page.locator("#settings-interval")).to_have_value("0")

@@ -5,6 +5,7 @@ heartbeats, replay cursor, de-duplication, 4401) against a scripted socket."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -166,5 +167,44 @@ def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # no
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator("#login-error")).to_contain_text("登录已失效")
         shot(page, "protocol-signed-out-390.png")
+    finally:
+        context.close()
+
+
+def test_waiting_cards_show_the_customers_words_the_shop_and_a_customer_who_may_have_left(
+        browser: Browser) -> None:  # noqa: F811
+    """The fields the worker's waiting-board snapshots carry (waiting_excerpt, last_customer_ms, shop_id,
+    customer_gone_after_s), rendered from a scripted /ws/conversations."""
+    context = browser.new_context(viewport=PHONE, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.route(f"{ORIGIN}/**", static)
+        page.route("**/api/me", lambda route: route.fulfill(json={**ADMIN, "role": "floor_lead", "team_id": "t1"}))
+        page.route("**/api/alerts?*", lambda route: route.fulfill(json={"alerts": []}))
+        page.route("**/api/ws-ticket", lambda route: route.fulfill(json={"ticket": "t", "expires_in": 30}))
+        page.route_web_socket("**/ws/alerts**", lambda ws: None)
+
+        def board(ws: WebSocketRoute) -> None:
+            now = int(page.evaluate("Date.now()"))
+            base = {"status": "waiting", "team_id": "t1", "agent_id": "a07", "version": 1, "waiting_level": 2,
+                    "customer_gone_after_s": 120}
+            ws.send(json.dumps({**base, "conversation_id": "conv-here", "shop_id": "shop-tmall-01",
+                                "waiting_since_ms": now - 50_000, "last_customer_ms": now - 50_000,
+                                "waiting_excerpt": "我的订单怎么还没发货，三天了" + "急" * 80}))
+            ws.send(json.dumps({**base, "conversation_id": "conv-gone", "shop_id": "shop-jd-02",
+                                "waiting_since_ms": now - 200_000, "last_customer_ms": now - 180_000,
+                                "waiting_excerpt": "在吗"}))
+        page.route_web_socket("**/ws/conversations**", board)
+        page.goto(f"{ORIGIN}/#token=t")
+        here = page.locator('#waiting li[data-conversation-id="conv-here"]')
+        gone = page.locator('#waiting li[data-conversation-id="conv-gone"]')
+        expect(here).to_contain_text("我的订单怎么还没发货", timeout=10_000)
+        expect(here).to_contain_text("shop-tmall-01")
+        expect(here.locator(".said")).to_have_text(re.compile(r"^“.{60}”$"))  # at most 60 characters
+        expect(here.locator(".gone")).to_be_hidden()
+        expect(gone).to_contain_text("顾客可能已离开")
+        expect(gone).to_have_attribute("data-gone", "true")
+        expect(page.locator("#waiting li").first).to_have_attribute("data-conversation-id", "conv-gone")  # longest
+        shot(page, "waiting-cards-390.png")
     finally:
         context.close()
