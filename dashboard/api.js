@@ -89,6 +89,7 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
   let lastFrame = Date.now();
   let cursor = null;
   let pending = null;
+  let refusals = 0;  // 1008 in a row: a ticket can expire on a slow link, a bad sign-in stays bad
 
   const drop = (ws) => {
     if (!ws) return;
@@ -130,6 +131,7 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
     };
     ws.onmessage = (event) => {
       lastFrame = Date.now();
+      refusals = 0;
       let frame;
       try { frame = JSON.parse(event.data); } catch { console.warn("bad frame on", path); return; }
       if (frame && frame.kind === "heartbeat") {
@@ -151,6 +153,7 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
     };
     ws.onclose = (event) => {
       if (stopped) return;
+      if (event.code === 1008 && ticketsSupported && ++refusals < 3) { lost(); return; }  // a fresh ticket
       if (event.code === 4401 || event.code === 1008) { drop(ws); socket = null; onRefused?.(event.code); return; }
       lost();
     };

@@ -162,8 +162,15 @@ def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # no
         expect(page.locator("#status")).to_have_attribute("data-state", "live")
         expect(page.locator("#outage")).to_be_hidden()
 
+        # a refused ticket (1008: expired on a slow link) is retried with a fresh one, not a sign-out
+        sockets[2].close(code=1008, reason="bad ticket")
+        page.clock.run_for(1_000)
+        expect(page.locator("#alerts tr[data-alert-id=w4]")).to_have_count(1)  # sent on the fourth connection
+        expect(page.locator("#status")).to_have_attribute("data-state", "live")
+        assert "ticket=t" in sockets[3].url
+
         # signed out elsewhere (logout, password change, account disabled): 4401 → the sign-in screen
-        sockets[2].close(code=4401, reason="session ended")
+        sockets[3].close(code=4401, reason="session ended")
         expect(page.locator("#login")).to_be_visible()
         expect(page.locator("#login-error")).to_contain_text("登录已失效")
         shot(page, "protocol-signed-out-390.png")
