@@ -78,7 +78,8 @@ async function socketQuery() {
 
 // A WebSocket that reconnects with backoff. States passed to onState: connecting, live, interrupted.
 // Once a heartbeat has been seen, silence for SILENCE_MS (or feed "down") means interrupted and a reconnect.
-// The newest cursor (ready frames and heartbeats) is passed back as `after` when reconnecting.
+// The newest cursor (ready frames and heartbeats) is passed back as `after` when reconnecting; frames before
+// the next "ready" are the replay (onMessage gets { replay: true }: shown, not alarmed).
 export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onReady }) {
   let socket = null;
   let retry = 500;
@@ -122,6 +123,7 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
     const ws = new WebSocket(`${scheme}://${location.host}${path}?${query}${after}`);
     socket = ws;
     lastFrame = Date.now();
+    let replaying = Boolean(after);  // frames before "ready" replay what we missed (only when resuming)
     ws.onopen = () => {
       retry = 500;
       everOpen = true;
@@ -146,10 +148,11 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
       }
       if (frame && frame.kind === "ready") {
         if (frame.cursor) cursor = frame.cursor;
+        replaying = false;
         onReady?.();
         return;
       }
-      try { onMessage(frame); } catch (err) { console.warn("frame handler failed", err); }
+      try { onMessage(frame, { replay: replaying }); } catch (err) { console.warn("frame handler failed", err); }
     };
     ws.onclose = (event) => {
       if (stopped) return;

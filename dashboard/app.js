@@ -84,7 +84,7 @@ async function start() {
   try { await loadRecent(); } catch (err) { console.warn("initial load failed", message(err)); }
   el("alerts-loading").hidden = true;
   sockets.push(liveSocket("/ws/alerts", {
-    onMessage: (m) => { if (m && m.kind === "action") applyAction(m); else addAlert(m, true); },
+    onMessage: (m, { replay }) => { if (m && m.kind === "action") applyAction(m); else addAlert(m, !replay); },
     // a server that replays from our cursor needs no reload; otherwise catch up over REST
     onOpen: ({ resumed }) => {
       if (!resumed) loadRecent().catch((err) => console.warn("reload after reconnect failed", message(err)));

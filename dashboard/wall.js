@@ -163,7 +163,9 @@ async function act(row, verb) {
     note = (window.prompt(t("note_prompt")) || "").trim();
     if (!note) return;
   } else if (verb !== "claim") {
-    note = (window.prompt(t("resolve_prompt")) || "").trim();
+    const answer = window.prompt(t("resolve_prompt"));
+    if (answer === null) return;  // cancelled: nothing happens
+    note = answer.trim();
   }
   const run = async () => {
     const ids = [...row.alerts.keys()];

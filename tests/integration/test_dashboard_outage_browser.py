@@ -68,9 +68,9 @@ ADMIN = {"username": "admin", "role": "admin", "team_id": None, "agent_id": None
          "permissions": ["claim", "view"]}
 
 
-def alert(alert_id: str, revision: int, state: str) -> str:
+def alert(alert_id: str, revision: int, state: str, severity: str = "warning") -> str:
     return json.dumps({"alert_id": alert_id, "revision": revision, "state": state, "rule": "customer_waiting",
-                       "severity": "warning", "fatal": False, "conversation_id": "conv-p", "shop_id": "shop-1",
+                       "severity": severity, "fatal": False, "conversation_id": "conv-p", "shop_id": "shop-1",
                        "agent_id": "agent-p", "team_id": "team-p", "message_id": f"m-{alert_id}", "excerpt": "在吗",
                        "span": [0, 0], "ts_ms": 1_795_000_000_000, "detail": {"waited_s": 31}})
 
@@ -112,7 +112,9 @@ def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # no
                 ws.send(frame)
             ws.send(json.dumps({"kind": "ready", "cursor": "c-1"}))
             ws.send(heartbeat("c-2"))
-        elif len(sockets) == 2:
+        elif len(sockets) == 2:  # resumed after c-2: what was missed (a critical one), ready, a heartbeat
+            ws.send(alert("r1", 1, "open", "critical"))
+            ws.send(json.dumps({"kind": "ready", "cursor": "c-3"}))
             ws.send(heartbeat("c-3"))
         else:
             ws.send(alert(f"w{len(sockets)}", 1, "open"))
@@ -150,6 +152,11 @@ def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # no
         expect(page.locator("#status")).to_have_attribute("data-state", "live")
         expect(page.locator("#outage")).to_be_hidden()
         assert len(sockets) == 2 and "after=c-2" in sockets[1].url and "secret-token" not in sockets[1].url
+        # the replayed critical alert is on the wall, without an alarm; a live one after "ready" alarms
+        expect(page.locator("#alerts tr[data-alert-id=r1]")).to_have_count(1)
+        expect(page.locator("#top")).not_to_have_attribute("data-alarms", re.compile("."))
+        sockets[1].send(alert("x1", 1, "open", "critical"))
+        expect(page.locator("#top")).to_have_attribute("data-alarms", "1")
 
         # the API process has lost its Kafka feed: interrupted until a heartbeat says "ok" again
         sockets[1].send(heartbeat("c-9", feed="down"))
