@@ -320,6 +320,12 @@ export function render() {
   if (focused && focused !== document.activeElement && focused.isConnected) focused.focus({ preventScroll: true });
   el("empty").hidden = shown.length > 0;
   el("count").textContent = t("alerts_count", { n: shown.length });
+  // what the filters hold, on the summary line (the only line of them shown on a phone until opened)
+  el("filter-summary").textContent = ["f-status", "f-team", "f-agent", "f-rule", "f-severity"].map((id) => {
+    const input = el(id);
+    if (input.tagName === "SELECT") return input.value || id === "f-status" ? input.selectedOptions[0]?.textContent : "";
+    return input.value.trim();
+  }).filter(Boolean).join(" · ");
   const teamSelect = el("f-team");
   for (const team of [...teams].sort()) {
     if (![...teamSelect.options].some((o) => o.value === team)) teamSelect.append(node("option", { text: team, attrs: { value: team } }));
@@ -341,6 +347,7 @@ export function setupFilters() {
   if (listening) return;
   listening = true;
   for (const id of ["f-status", "f-team", "f-agent", "f-rule", "f-severity"]) el(id).addEventListener("input", render);
+  if (window.matchMedia("(max-width: 767px)").matches) el("filter-box").open = false;  // phones: one line
 }
 
 // -- the settings dialog ---------------------------------------------------------------------------------

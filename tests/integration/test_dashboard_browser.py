@@ -296,7 +296,11 @@ def test_claim_note_resolve_from_a_phone_seen_live_on_the_wall(stack: Stack, bro
         expect(supervisor.locator("#conv-notes")).to_contain_text("已提醒坐席注意用语", timeout=10_000)
         expect(supervisor.locator("#conv-notes")).to_contain_text("坐席已道歉")
         supervisor.click("#conv-close")
+        expect(lead.locator("#f-status")).to_be_hidden()  # a phone shows the filters as one line until opened
+        expect(lead.locator("#filter-summary")).to_have_text("待处理")
+        lead.locator("#filter-box summary").tap()
         lead.select_option("#f-status", "handled")
+        expect(lead.locator("#filter-summary")).to_have_text("已处理")
         lead.locator("#alerts tr", has_text=conv_a).locator("a.conv-link").tap()
         expect(lead.locator("#conv-notes")).to_contain_text("已提醒坐席注意用语", timeout=10_000)
         assert in_viewport(lead, lead.locator("#conv-title")) and in_viewport(lead, lead.locator("#conv-close"))
