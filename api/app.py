@@ -19,8 +19,8 @@ from api import alerts as alerts_api
 from api import check as check_api
 from api import conversations as conversations_api
 from api import export as export_api
+from api import floor, quality, session
 from api import ingest as ingest_api
-from api import quality, session
 from api.auth import Auth
 from api.feed import Hub, TopicFeed
 from api.publisher import Publisher
@@ -92,6 +92,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(ingest_api.router(ingest, sources, auth))
     app.include_router(check_api.router(book, auth, sources))
     app.include_router(export_api.router(store, auth))
+    app.include_router(floor.router(store, auth))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:

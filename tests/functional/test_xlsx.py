@@ -29,16 +29,16 @@ def test_rollup_xlsx_holds_the_rollups_rows(store: AppStore, tmp_path: Path, mon
     assert book.sheetnames == ["坐席", "班组", "抽检样本"]
     for sheet, name in (("坐席", "agents"), ("班组", "teams"), ("抽检样本", "review-sample")):
         ws = book[sheet]
-        rows = list(csv.reader(io.StringIO((tmp_path / f"{name}-{DAY}.csv").read_text(encoding="utf-8"))))
+        rows = list(csv.reader(io.StringIO((tmp_path / f"{name}-{DAY}.csv").read_text(encoding="utf-8-sig"))))
         cells = [[c.value for c in row] for row in ws.iter_rows()]
         assert len(cells) == len(rows) and ws.freeze_panes == "A2"
         assert [[number(v) for v in row] for row in rows[1:]] == cells[1:]
         assert all(ws.column_dimensions[letter].width >= 8 for letter in "ABC")
     agents = book["坐席"]
     header = [c.value for c in agents[1]]
-    assert header[:3] == ["坐席", "会话数", "消息数"] and "平均得分" in header and "禁忌用语(次)" in header
+    assert header[:3] == ["坐席", "会话数", "消息数"] and "平均分" in header and "问题·语气词不当" in header
     by_agent = {row[0].value: row for row in agents.iter_rows(min_row=2)}
-    assert by_agent["A"][1].value == 2 and isinstance(by_agent["A"][header.index("平均得分")].value, float)
+    assert by_agent["A"][1].value == 2 and isinstance(by_agent["A"][header.index("平均分")].value, float)
     assert agents.cell(row=2, column=header.index("回复率") + 1).number_format == "0.0%"
 
 

@@ -34,6 +34,7 @@ def stack_env(bootstrap: str, workdir: Path, *, name: str = "") -> dict[str, str
         "DATABASE_URL": f"sqlite:///{workdir / 'zhijian.db'}",
         "ZHIJIAN_WORKER_PORT": str(free_port()),
         "ZHIJIAN_API_PORT": str(free_port()),
+        "ZHIJIAN_NOTIFY_PORT": str(free_port()),
         "ZHIJIAN_ADMIN_TOKEN": f"token-{uuid.uuid4().hex}",
         "PYTHONUNBUFFERED": "1",
     }

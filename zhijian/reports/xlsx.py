@@ -34,7 +34,7 @@ LABELS = {
     "customer_waiting": "顾客等待", "slow_first_response": "首次响应超时",
 }
 SEVERITIES = {"critical": "严重", "warning": "警告", "info": "提示"}
-PERCENT = {"reply_rate", "politeness_rate"}
+PERCENT = {"reply_rate", "politeness_rate", "回复率", "礼貌用语使用率"}
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F5")
 
 
@@ -94,24 +94,17 @@ def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
     return out.getvalue()
 
 
-def _csv_sheet(title: str, path: Path, label_from: int | None) -> Sheet:
-    """A rollup CSV as a sheet; columns from ``label_from`` on are rule labels (counts)."""
-    with path.open(encoding="utf-8", newline="") as handle:
+def _csv_sheet(title: str, path: Path) -> Sheet:
+    """A rollup CSV as a sheet, with the CSV's own headers (Chinese, or English with ``--lang en``)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    keys = rows[0] if rows else []
-    headers = [f"{LABELS.get(k, k)}(次)" if label_from is not None and i >= label_from
-               else HEADERS.get(k, k) for i, k in enumerate(keys)]
-    keys = [k if label_from is None or i < label_from else f"label:{k}" for i, k in enumerate(keys)]
-    return Sheet(title, keys, headers, ([number(c) for c in row] for row in rows[1:]))
+    headers = rows[0] if rows else []
+    return Sheet(title, list(headers), list(headers), ([number(c) for c in row] for row in rows[1:]))
 
 
 def rollup_workbook(agents_csv: Path, teams_csv: Path, sample_csv: Path, out: Path) -> Path:
     """``report-<day>.xlsx`` next to the rollup's CSV files: 坐席, 班组, 抽检样本."""
-    from zhijian.rollup import KPI_COLUMNS
-
-    first_label = 1 + len(KPI_COLUMNS)
-    sheets = [_csv_sheet("坐席", agents_csv, first_label), _csv_sheet("班组", teams_csv, first_label),
-              _csv_sheet("抽检样本", sample_csv, None)]
+    sheets = [_csv_sheet("坐席", agents_csv), _csv_sheet("班组", teams_csv), _csv_sheet("抽检样本", sample_csv)]
     out.write_bytes(workbook_bytes(sheets))
     return out
 
