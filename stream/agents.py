@@ -75,6 +75,7 @@ class Counters:
     duplicates: int = 0
     rekeyed: int = 0
     failed: int = 0  # events the pipeline could not process (dead-lettered with the reason)
+    replayed: int = 0  # input read again after a crash or rebalance, already applied: skipped
     alerts: int = 0
     snapshots: int = 0
     lines: int = 0
@@ -138,6 +139,13 @@ class Pipeline:
     # -- chat events --------------------------------------------------------------------------
     def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:
         """One record of chat.messages. Never raises: what cannot be processed is dead-lettered."""
+        progress = self.tables.progress
+        partition_key = str(message.partition)
+        applied = progress.value(partition_key)
+        if applied is not None and message.offset <= applied:
+            self.counters.replayed += 1  # already in the tables (read again after a crash or a rebalance)
+            return
+        progress.put(partition_key, message.offset, message.partition)
         try:
             chat = parse_event(raw, now_ms=now_ms, limits=self.limits)
         except InvalidEvent as exc:
@@ -259,6 +267,20 @@ class Pipeline:
         self.index.resync((cid, state) for cid, state in self.tables.conversations.items_decoded()
                           if state.partition in active)
 
+    async def on_revoked(self, revoked: set[Any]) -> None:
+        """Partitions taken away in a rebalance: write everything changed first, then forget them, so the new
+        owner starts from a changelog that holds all this worker applied, and nothing stale is written later."""
+        await self.checkpoint()
+        inputs = {tp.partition for tp in revoked if tp.topic == self.settings.topics.messages}
+        activity = {tp.partition for tp in revoked if tp.topic == self.settings.topics.agent_activity}
+        for table, partitions in ((self.tables.conversations, inputs), (self.tables.partials, inputs),
+                                  (self.tables.progress, inputs), (self.tables.tally, activity)):
+            if partitions:
+                table.drop_partitions(partitions)
+        if inputs:
+            self.index.forget_partitions(inputs)
+            self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
+
     def tally_views(self) -> dict[str, Any]:
         return {agent: tally.public_view() for agent, tally in self.tables.tally.items_decoded()}
 
@@ -271,6 +293,10 @@ def register(app: Any, settings: Settings) -> Pipeline:
     pipe = Pipeline(app, settings, topics, tables, book)
     app.pipeline = pipe
     app.checkpoint = pipe.checkpoint
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def on_revoked(app: Any, revoked: set[Any], **_: Any) -> None:
+        await pipe.on_revoked(revoked)
 
     @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
     async def pipeline(stream: faust.StreamT[Any]) -> None:
