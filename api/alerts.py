@@ -15,9 +15,9 @@ from api.auth import Auth, in_scope
 from api.feed import Hub
 from api.publisher import Publisher
 from api.sockets import serve, websocket_user
-from zhijian.appstore import AppStore
-from zhijian.claims import ClaimError
-from zhijian.users import Principal
+from zhijian.store.app import AppStore
+from zhijian.store.claims import ClaimError
+from zhijian.store.users import Principal
 
 
 class RecentAlerts:

@@ -26,9 +26,9 @@ from api.feed import Hub, TopicFeed
 from api.publisher import Publisher
 from api.rules import router as rules_router
 from detectors import RuleBook
-from stream.rules import follow, initial_ruleset
-from zhijian.appstore import AppStore
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.rules import follow, initial_ruleset
+from zhijian.store.app import AppStore
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"

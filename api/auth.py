@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 from fastapi import HTTPException, Request, WebSocket, status
 
-from zhijian.users import Principal, UserStore
+from zhijian.store.users import Principal, UserStore
 
 POLICY_VIOLATION = 1008
 ADMIN = Principal("admin", "admin", display_name="admin (token)")

@@ -22,7 +22,7 @@ from api.auth import Auth, token_from
 from api.ingest import SourceResolver
 from detectors import RuleBook
 from stream.engine.conversation import process_event
-from zhijian.contract import ChatEvent
+from zhijian.core.contract import ChatEvent
 
 MAX_DRAFT_CHARS = 10_000
 

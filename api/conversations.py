@@ -19,10 +19,10 @@ from api.sockets import serve, websocket_user
 from detectors import RuleBook
 from detectors.timing_policy import TimingPolicy
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
-from zhijian.alerts import iso_from_ms
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
-from zhijian.users import Principal
+from zhijian.core.alerts import iso_from_ms
+from zhijian.core.settings import Settings
+from zhijian.store.quality import QualityStore
+from zhijian.store.users import Principal
 
 
 def without_transcript(payload: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from stream.compat import verified_end_offsets
+from zhijian.kafka.offsets import verified_end_offsets
 
 log = logging.getLogger(__name__)
 SUBSCRIBER_QUEUE = 1000

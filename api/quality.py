@@ -14,10 +14,9 @@ from pydantic import BaseModel, Field
 from api.auth import Auth, in_scope
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
-from zhijian import kpi
-from zhijian.quality_store import AppealError, QualityStore
-from zhijian.scoring import rubric_lookup
-from zhijian.users import Principal
+from zhijian.scoring import kpi, rubric_lookup
+from zhijian.store.quality import AppealError, QualityStore
+from zhijian.store.users import Principal
 
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day, default today")]
 

@@ -17,8 +17,8 @@ from api.auth import Auth
 from api.publisher import Publisher
 from detectors import RuleSetError, load_ruleset, parse_ruleset
 from detectors.ruleset import with_revision
-from zhijian.storage import Store
-from zhijian.users import Principal
+from zhijian.store.base import Store
+from zhijian.store.users import Principal
 
 
 def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str]:

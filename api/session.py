@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from api.auth import Auth, token_from
-from zhijian.users import ROLES, Principal, UserError, UserStore
+from zhijian.store.users import ROLES, Principal, UserError, UserStore
 
 
 class LoginIn(BaseModel):

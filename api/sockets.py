@@ -11,7 +11,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from api.auth import POLICY_VIOLATION, Auth
 from api.feed import Hub
-from zhijian.users import Principal
+from zhijian.store.users import Principal
 
 
 async def websocket_user(websocket: WebSocket, auth: Auth) -> Principal | None:

@@ -33,8 +33,8 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import harness
-from zhijian.broker import EmbeddedBroker, free_port
-from zhijian.corpus import jddc_path, read_jddc
+from zhijian.core.corpus import jddc_path, read_jddc
+from zhijian.kafka.broker import EmbeddedBroker, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
 
 N_EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))

@@ -24,7 +24,6 @@ from aiokafka.partitioner import murmur2
 
 from detectors import RuleBook
 from stream import persistence
-from stream import rules as rules_module
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
@@ -34,9 +33,10 @@ from stream.engine.timers import ConversationIndex
 from stream.tables import StreamTables
 from stream.topics import StreamTopics
 from stream.writeback import Checkpoint, Outbox
-from zhijian.contract import InvalidEvent, Limits, parse_event
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
+from zhijian.core.contract import InvalidEvent, Limits, parse_event
+from zhijian.core.settings import Settings
+from zhijian.kafka import rules as rules_module
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold

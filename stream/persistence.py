@@ -21,8 +21,8 @@ import faust
 from detectors import RuleBook
 from stream.engine.records import TranscriptLine, decode_lines
 from stream.topics import StreamTopics
-from zhijian.quality_store import QualityStore
 from zhijian.scoring import rubric_lookup
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 BATCH = 500

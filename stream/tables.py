@@ -19,7 +19,7 @@ import faust
 from stream.engine.state import ConversationState
 from stream.engine.tally import Partial, Tally
 from stream.writeback import WriteBackTable
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from api.auth import new_token
-from zhijian.broker import port_open
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import port_open
 
 PR_SET_PDEATHSIG = 1
 
@@ -168,7 +168,7 @@ class Stack:
 
 
 def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
-    token = settings.admin_token or new_token()
+    token = settings.admin_token or secrets.token_urlsafe(24)
     stack = Stack(settings, token)
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -6,8 +6,8 @@ import argparse
 import getpass
 import sys
 
-from zhijian.settings import Settings
-from zhijian.users import ROLES, UserError, UserStore
+from zhijian.core.settings import Settings
+from zhijian.store.users import ROLES, UserError, UserStore
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

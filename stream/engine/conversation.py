@@ -19,8 +19,8 @@ from stream.engine import alerting
 from stream.engine.records import Credit, Mark, Tick, TranscriptLine
 from stream.engine.state import CLOSING, EXCERPT_CHARS, GREETING, POLITE, ConversationState, Waiting
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, Machine
-from zhijian.alerts import Alert, iso_from_ms
-from zhijian.contract import ChatEvent
+from zhijian.core.alerts import Alert, iso_from_ms
+from zhijian.core.contract import ChatEvent
 from zhijian.scoring import rubric_lookup, score_summary
 
 TEXT_KEPT = 10_000  # characters of a message kept in the transcript (the contract's limit)

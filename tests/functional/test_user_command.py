@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zhijian.users import UserStore
+from zhijian.store.users import UserStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

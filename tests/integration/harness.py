@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zhijian.broker import free_port
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from fastapi import HTTPException
 from starlette.requests import Request
 
 from api.auth import ADMIN, Auth, in_scope
-from zhijian.users import Principal, UserError, UserStore
+from zhijian.store.users import Principal, UserError, UserStore
 
 
 def request(headers: dict[str, str] | None = None, query: str = "") -> Request:

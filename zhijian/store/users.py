@@ -22,7 +22,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, Column, String, Table, delete, select
 
-from zhijian.storage import Store, metadata
+from zhijian.store.base import Store, metadata
 
 ROLES = ("admin", "supervisor", "floor_lead", "qa", "agent")
 PERMISSIONS = {
