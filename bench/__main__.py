@@ -309,9 +309,11 @@ def main() -> int:
             api.stop()
             worker.stop()
         print(f"(logs in {workdir})")
-        return 0
     finally:
         broker.stop()
+    from bench import profile
+
+    return profile.main()
 
 
 def harness_rss(broker: EmbeddedBroker) -> int:
