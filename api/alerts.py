@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 from pydantic import BaseModel, Field
 
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
 from api.feed import Hub
 from api.publisher import Publisher
 from api.sockets import serve, websocket_user
@@ -72,7 +72,7 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
     async def act(alert_id: str, who: Principal, verb: str, note: str) -> dict[str, Any]:
         alert = recent.get(alert_id) or await asyncio.to_thread(store.alert_record, alert_id)
         if alert is None:
-            raise HTTPException(status_code=404, detail="not found")
+            raise not_found()
         in_scope(who, alert)
         try:
             action = await asyncio.to_thread(lambda: store.act(alert_id, who, verb, note, known=True))
@@ -104,7 +104,8 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
         who = await websocket_user(websocket, auth)
         if who is None:
             return
-        await serve(websocket, hub, visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.alert_heartbeat, visible=visible_to(who))
 
     return api
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -19,9 +19,15 @@ from api import alerts as alerts_api
 from api import conversations as conversations_api
 from api import quality, session
 from api.auth import Auth
+from api.connections import Connections
+from api.deps import Viewer
 from api.feed import Hub, TopicFeed
+from api.login_guard import LoginGuard
 from api.publisher import Publisher
 from api.rules import router as rules_router
+from api.security import SecurityHeaders, install_log_redaction
+from api.sockets import heartbeat_frame
+from api.worker import worker_url
 from detectors import RuleBook
 from stream.rules import follow, initial_ruleset
 from zhijian.appstore import AppStore
@@ -48,6 +54,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     store = AppStore(settings.database_url)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
+    connections = Connections(store.live_sessions)
+    guard = LoginGuard()
     publisher = Publisher(settings.bootstrap_servers, settings.topics.rules)
     action_publisher = Publisher(settings.bootstrap_servers, settings.topics.alert_actions)
     # claims and resolutions reach every dashboard through the same hub as the alerts
@@ -55,7 +63,9 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after uvicorn configured its loggers
         await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
+        connections.start()
         feed.start()
         conversation_feed.start()
         action_feed.start()
@@ -64,6 +74,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             yield
         finally:
             follower.cancel()
+            await connections.stop()
+            guard.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
             await feed.stop()
@@ -74,10 +86,21 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
     app.state.hub = hub
     app.state.feed = feed
     app.state.store = store
-    app.include_router(session.router(store, auth))
+    app.state.auth = auth
+    app.state.connections = connections
+
+    async def conversation_heartbeat() -> dict[str, Any]:
+        return heartbeat_frame(conversation_feed.connected)
+    app.state.conversation_heartbeat = conversation_heartbeat
+
+    async def alert_heartbeat() -> dict[str, Any]:
+        return heartbeat_frame(feed.connected)
+    app.state.alert_heartbeat = alert_heartbeat
+    app.include_router(session.router(store, auth, connections, guard))
     app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
     app.include_router(rules_router(store, publisher, auth))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
@@ -85,7 +108,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/health/")
+            response = await client.get(worker_url(settings, "health"))
             response.raise_for_status()
             body: dict[str, Any] = response.json()
             return body
@@ -105,11 +128,18 @@ def create_app(settings: Settings, token: str) -> FastAPI:
         code = 503 if problems else 200
         return JSONResponse({"ok": not problems, "components": components}, status_code=code)
 
-    @app.get("/api/tally", dependencies=[Depends(auth.allowed("view"))])
-    async def tally() -> Any:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/tally/")
-        return JSONResponse(response.json(), status_code=response.status_code)
+    @app.get("/api/tally")
+    async def tally(who: Viewer) -> Any:
+        """The worker's live per-agent tally, narrowed to the caller's scope."""
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                response = await client.get(worker_url(settings, "tally"))
+            response.raise_for_status()
+            agents = response.json()["agents"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return JSONResponse({"detail": "the worker's tally is not available"}, status_code=503)
+        return {"agents": {agent: tally for agent, tally in agents.items()
+                           if isinstance(tally, dict) and who.sees(tally)}}
 
     if DASHBOARD_DIR.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

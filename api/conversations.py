@@ -9,12 +9,14 @@ import json
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import id_path
 from api.feed import Hub
 from api.sockets import serve, websocket_user
+from api.worker import worker_url
 from zhijian.settings import Settings
 from zhijian.storage import Store
 from zhijian.users import Principal
@@ -49,12 +51,13 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
+                               who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
         if stored is None or stored.get("status") != "closed":
             try:
                 async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(f"{settings.worker_url}/zhijian/conversations/{conversation_id}/")
+                    response = await client.get(worker_url(settings, "conversations", conversation_id))
                 if response.status_code == 200:
                     live: dict[str, Any] = response.json()
                     in_scope(who, live)
@@ -62,7 +65,7 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
             except httpx.HTTPError:
                 pass  # the worker is down or busy: fall back to the stored snapshot
         if stored is None:
-            raise HTTPException(status_code=404, detail=f"no conversation {conversation_id!r}")
+            raise not_found()
         in_scope(who, stored)
         stored["source"] = "stored"
         return stored
@@ -74,6 +77,8 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
-        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
+                    initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
 from zhijian import kpi
@@ -78,11 +78,11 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
 
         def build() -> dict[str, Any]:
             if who.role == "agent" and agent_id != who.agent_id:
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             rows = [r for r in day_rows(day, shift, who) if r["agent_id"] == agent_id]
             findings = [f for f in store.findings_for(agent_id=agent_id, limit=50) if who.sees(f)]
             if not rows and not findings:
-                raise HTTPException(status_code=404, detail=f"no scored conversations for agent {agent_id!r}")
+                raise not_found()
             return {"agent_id": agent_id, "date": day, "shift": shift, **kpi.summarise(rows, **context(rows, day)),
                     "by_hour": kpi.by_hour(rows, lambda ms: floor.local(ms).hour),
                     "scored_conversations": [{k: r[k] for k in ("conversation_id", "score", "fatal", "closed_ms",
@@ -98,10 +98,10 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
 
         def build() -> dict[str, Any]:
             if who.role == "agent":
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             rows = [r for r in day_rows(day, shift, who) if r["team_id"] == team_id]
             if not rows:
-                raise HTTPException(status_code=404, detail=f"no scored conversations for team {team_id!r} on {day}")
+                raise not_found()
             ctx = context(rows, day)
             return {"team_id": team_id, "date": day, "shift": shift, **kpi.summarise(rows, **ctx),
                     "agents": kpi.scoreboard(rows, **ctx)}
@@ -112,7 +112,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         def build() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
             if score is None:
-                raise HTTPException(status_code=404, detail=f"conversation {conversation_id!r} is not scored (yet)")
+                raise not_found()
             in_scope(who, score)
             return {**score, "findings": store.findings_for(conversation_id=conversation_id),
                     "audit": store.audit_trail(conversation_id)}
@@ -123,13 +123,15 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                           who: Principal = appealer) -> dict[str, Any]:
         finding = await asyncio.to_thread(lambda: store.findings_for_id(finding_id))
         if finding is None:
-            raise HTTPException(status_code=404, detail=f"no finding {finding_id!r}")
+            raise not_found()
         in_scope(who, finding)  # an agent appeals only their own findings
         agent_id = who.agent_id if who.role == "agent" else (body.agent_id or finding["agent_id"] or who.username)
         try:
             return await asyncio.to_thread(store.open_appeal, finding_id, agent_id=str(agent_id), reason=body.reason)
         except AppealError as exc:
-            raise HTTPException(status_code=404 if "no finding" in str(exc) else 409, detail=str(exc)) from None
+            if "no finding" in str(exc):
+                raise not_found() from None
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
     @api.post("/api/appeals/{appeal_id}/decision")
     async def decide(appeal_id: str, body: DecisionIn,
@@ -138,7 +140,9 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             return await asyncio.to_thread(lambda: store.decide_appeal(
                 appeal_id, accept=body.accept, reviewer=who.username, note=body.note, rubric_for=rubric_for))
         except AppealError as exc:
-            raise HTTPException(status_code=404 if "no appeal" in str(exc) else 409, detail=str(exc)) from None
+            if "no appeal" in str(exc):
+                raise not_found() from None
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
     @api.get("/api/appeals")
     async def list_appeals(who: Principal = viewer, status: str | None = None,
@@ -162,7 +166,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         score = await asyncio.to_thread(lambda: store.award_bonus(
             conversation_id, points=body.points, note=body.note, reviewer=who.username, rubric_for=rubric_for))
         if score is None:
-            raise HTTPException(status_code=404, detail=f"conversation {conversation_id!r} is not scored (yet)")
+            raise not_found()
         return score
 
     @api.get("/api/audit", dependencies=[Depends(auth.allowed("decide_appeal"))])

@@ -27,7 +27,7 @@ from typing import Any
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for
+from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for, ws_url
 from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
 
@@ -123,7 +123,7 @@ def worker_rate(module: list[str], env: dict[str, str], workdir: Path, n: int, l
 
 
 async def alert_latency(env: dict[str, str], settings: Any, rate: float, seconds: float) -> list[float]:
-    url = f"ws://127.0.0.1:{settings.api_port}/ws/alerts?token={settings.admin_token}"
+    url = ws_url(settings.api_port, "/ws/alerts", settings.admin_token)
     latencies: list[float] = []
     worker_part: list[float] = []  # produce → the worker processed it (detected_at)
     sent_at: dict[str, float] = {}
@@ -131,6 +131,8 @@ async def alert_latency(env: dict[str, str], settings: Any, rate: float, seconds
         async def receive() -> None:
             async for raw in socket:
                 alert = json.loads(raw)
+                if "kind" in alert:  # heartbeat, ready, action
+                    continue
                 if alert["message_id"] in sent_at:  # the first alert of each violating message
                     sent = sent_at.pop(alert["message_id"])
                     latencies.append(time.time() - sent)
@@ -170,7 +172,7 @@ async def alert_latency(env: dict[str, str], settings: Any, rate: float, seconds
 
 async def waiting_delay(settings: Any, conversations: int = 200, spread_s: float = 5.0) -> list[float]:
     """Customers whose 30 s threshold falls over the next few seconds; delay of each warning."""
-    url = f"ws://127.0.0.1:{settings.api_port}/ws/alerts?token={settings.admin_token}"
+    url = ws_url(settings.api_port, "/ws/alerts", settings.admin_token)
     crossing: dict[str, float] = {}
     delays: list[float] = []
     all_in = asyncio.Event()
@@ -178,6 +180,8 @@ async def waiting_delay(settings: Any, conversations: int = 200, spread_s: float
         async def receive() -> None:
             async for raw in socket:
                 alert = json.loads(raw)
+                if "kind" in alert:  # heartbeat, ready, action
+                    continue
                 conv = alert["conversation_id"]
                 if alert["rule"] == "customer_waiting" and alert["detail"].get("level") == "warning" \
                         and conv in crossing:
