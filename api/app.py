@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import alerts as alerts_api
 from api import conversations as conversations_api
@@ -25,6 +27,7 @@ from api.feed import Hub, TopicFeed
 from api.login_guard import LoginGuard
 from api.publisher import Publisher
 from api.rules import router as rules_router
+from api.schemas import HealthOut, TallyOut, errors
 from api.security import SecurityHeaders, install_log_redaction
 from api.sockets import heartbeat_frame
 from api.worker import worker_url
@@ -47,7 +50,9 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
 def create_app(settings: Settings, token: str) -> FastAPI:
     hub = Hub()
     recent = alerts_api.RecentAlerts()
-    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember)
+    # from a little before the end: a socket's replay needs the recent alerts SQL may not have yet
+    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember,
+                     backfill=1000)
     conversation_hub = Hub()
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
@@ -87,6 +92,17 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every 422 in FastAPI's own shape (a list of errors), whoever raised it."""
+        if exc.status_code == 422 and not isinstance(exc.detail, list):
+            detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc.detail), "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422, headers=exc.headers)
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # e.g. not UTF-8: like bad JSON
+            detail = [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not valid JSON", "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, exc)
     app.state.hub = hub
     app.state.feed = feed
     app.state.store = store
@@ -96,14 +112,12 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     async def conversation_heartbeat() -> dict[str, Any]:
         return heartbeat_frame(conversation_feed.connected)
     app.state.conversation_heartbeat = conversation_heartbeat
-
-    async def alert_heartbeat() -> dict[str, Any]:
-        return heartbeat_frame(feed.connected)
-    app.state.alert_heartbeat = alert_heartbeat
     app.include_router(session.router(store, auth, connections, guard))
-    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
+    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent,
+                                         feed_ok=lambda: feed.connected))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub),
+                       responses=errors(401, 403, 404))
     app.include_router(quality.router(store, book, auth))
 
     async def worker_health() -> dict[str, Any]:
@@ -116,7 +130,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut,
+             responses={503: {"model": HealthOut, "description": "a component is down (named, with the reason)"}})
     async def healthz() -> JSONResponse:
         problems: dict[str, str] = {}
         await asyncio.gather(
@@ -124,11 +139,13 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             _check("worker", worker_health, problems),
             _check("database", database_health, problems),
         )
-        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database")}
+        if not feed.connected:
+            problems["feed"] = feed.status  # this process's live alerts: sockets get nothing without it
+        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database", "feed")}
         code = 503 if problems else 200
         return JSONResponse({"ok": not problems, "components": components}, status_code=code)
 
-    @app.get("/api/tally")
+    @app.get("/api/tally", response_model=TallyOut, responses=errors(401, 403, 503))
     async def tally(who: Viewer) -> Any:
         """The worker's live per-agent tally, narrowed to the caller's scope."""
         try:

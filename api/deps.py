@@ -51,11 +51,3 @@ def id_path(what: str, max_length: int = 128) -> Any:
 
 
 EpochMs = Annotated[int | None, Query(ge=0, le=INT64_MAX, description="epoch milliseconds")]
-EPOCH_MS = EpochMs
-
-# Responses every authenticated route can give, for the OpenAPI document.
-ERROR_401 = {401: {"description": "missing or invalid bearer token"}}
-ERROR_403 = {403: {"description": "the role lacks the permission"}}
-ERROR_404 = {404: {"description": "not found (also for records outside the user's scope)"}}
-ERROR_409 = {409: {"description": "conflicts with the record's state"}}
-ERROR_429 = {429: {"description": "too many attempts; see Retry-After"}}

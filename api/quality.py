@@ -6,12 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Auth, in_scope, not_found
+from api.deps import Decider, id_path
+from api.schemas import (
+    AgentDayOut,
+    AppealOut,
+    AppealsOut,
+    AuditOut,
+    ConversationScoreOut,
+    ScoreboardOut,
+    ScoreOut,
+    TeamDayOut,
+    errors,
+)
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
 from zhijian import kpi
@@ -57,7 +69,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         return {"waiting_alerts": store.waiting_alert_counts([r["conversation_id"] for r in rows]),
                 "appeals": store.appeals_between(day, day)}
 
-    @api.get("/api/agents")
+    @api.get("/api/agents", response_model=ScoreboardOut, responses=errors(401, 403))
     async def agents(who: Principal = viewer, date: DAY = None, shift: str | None = None,
                      team_id: str | None = None) -> dict[str, Any]:
         day = today(date)
@@ -71,8 +83,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             return {"date": day, "shift": shift, "agents": board}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/agents/{agent_id}")
-    async def agent(agent_id: str, who: Principal = viewer, date: DAY = None,
+    @api.get("/api/agents/{agent_id}", response_model=AgentDayOut, responses=errors(401, 403, 404))
+    async def agent(agent_id: Annotated[str, id_path("agent id")], who: Principal = viewer, date: DAY = None,
                     shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -91,8 +103,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                     "recent_findings": findings}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/teams/{team_id}")
-    async def team(team_id: str, who: Principal = viewer, date: DAY = None,
+    @api.get("/api/teams/{team_id}", response_model=TeamDayOut, responses=errors(401, 403, 404))
+    async def team(team_id: Annotated[str, id_path("team id")], who: Principal = viewer, date: DAY = None,
                    shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -107,8 +119,10 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                     "agents": kpi.scoreboard(rows, **ctx)}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/conversations/{conversation_id}/score")
-    async def conversation_score(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    @api.get("/api/conversations/{conversation_id}/score", response_model=ConversationScoreOut,
+             responses=errors(401, 403, 404))
+    async def conversation_score(conversation_id: Annotated[str, id_path("conversation id")],
+                                 who: Principal = viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
             if score is None:
@@ -118,8 +132,9 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                     "audit": store.audit_trail(conversation_id)}
         return await asyncio.to_thread(build)
 
-    @api.post("/api/findings/{finding_id}/appeals", status_code=201)
-    async def open_appeal(finding_id: str, body: AppealIn,
+    @api.post("/api/findings/{finding_id}/appeals", status_code=201, response_model=AppealOut,
+              responses=errors(401, 403, 404, 409))
+    async def open_appeal(finding_id: Annotated[str, id_path("finding id", 32)], body: AppealIn,
                           who: Principal = appealer) -> dict[str, Any]:
         finding = await asyncio.to_thread(lambda: store.findings_for_id(finding_id))
         if finding is None:
@@ -133,8 +148,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                 raise not_found() from None
             raise HTTPException(status_code=409, detail=str(exc)) from None
 
-    @api.post("/api/appeals/{appeal_id}/decision")
-    async def decide(appeal_id: str, body: DecisionIn,
+    @api.post("/api/appeals/{appeal_id}/decision", response_model=AppealOut, responses=errors(401, 403, 404, 409))
+    async def decide(appeal_id: Annotated[str, id_path("appeal id", 36)], body: DecisionIn,
                      who: Principal = decider) -> dict[str, Any]:
         try:
             return await asyncio.to_thread(lambda: store.decide_appeal(
@@ -144,9 +159,9 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                 raise not_found() from None
             raise HTTPException(status_code=409, detail=str(exc)) from None
 
-    @api.get("/api/appeals")
-    async def list_appeals(who: Principal = viewer, status: str | None = None,
-                           agent_id: str | None = None) -> dict[str, Any]:
+    @api.get("/api/appeals", response_model=AppealsOut, responses=errors(401, 403))
+    async def list_appeals(who: Principal = viewer, status: Literal["open", "accepted", "rejected"] | None = None,
+                           agent_id: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         if who.role == "agent":
             agent_id = who.agent_id
 
@@ -160,8 +175,9 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             return out
         return {"appeals": await asyncio.to_thread(build)}
 
-    @api.post("/api/conversations/{conversation_id}/bonus")
-    async def bonus(conversation_id: str, body: BonusIn,
+    @api.post("/api/conversations/{conversation_id}/bonus", response_model=ScoreOut,
+              responses=errors(401, 403, 404))
+    async def bonus(conversation_id: Annotated[str, id_path("conversation id")], body: BonusIn,
                     who: Principal = rewarder) -> dict[str, Any]:
         score = await asyncio.to_thread(lambda: store.award_bonus(
             conversation_id, points=body.points, note=body.note, reviewer=who.username, rubric_for=rubric_for))
@@ -169,8 +185,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             raise not_found()
         return score
 
-    @api.get("/api/audit", dependencies=[Depends(auth.allowed("decide_appeal"))])
-    async def audit_trail(subject: str | None = None) -> dict[str, Any]:
+    @api.get("/api/audit", response_model=AuditOut, responses=errors(401, 403))
+    async def audit_trail(_: Decider, subject: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         return {"entries": await asyncio.to_thread(store.audit_trail, subject)}
 
     return api

@@ -5,7 +5,7 @@ it ends here."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field
 
 from api.auth import Auth, token_from
 from api.connections import Connections
-from api.deps import CurrentUser, UserAdmin
+from api.deps import CurrentUser, UserAdmin, id_path
 from api.login_guard import LoginGuard, TooManyAttempts
+from api.schemas import LoginOut, TicketOut, UserChangeOut, UserOut, UsersOut, errors
 from zhijian.passwords import MAX_LENGTH, MIN_LENGTH
-from zhijian.users import ROLES, UnknownUser, UserError, UserExists, UserStore
+from zhijian.users import UnknownUser, UserError, UserExists, UserStore
 
 
 class LoginIn(BaseModel):
@@ -27,7 +28,7 @@ class LoginIn(BaseModel):
 class UserIn(BaseModel):
     username: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
     password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH)
-    role: str
+    role: Literal["admin", "supervisor", "floor_lead", "qa", "agent"]
     team_id: str | None = Field(default=None, max_length=128)
     agent_id: str | None = Field(default=None, max_length=128)
     display_name: str | None = Field(default=None, max_length=128)
@@ -51,7 +52,7 @@ def unprocessable(message: str, field: str) -> HTTPException:
 def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginGuard) -> APIRouter:
     api = APIRouter()
 
-    @api.post("/api/login")
+    @api.post("/api/login", response_model=LoginOut, responses=errors(401, 429))
     async def login(body: LoginIn, request: Request) -> Any:
         address = request.client.host if request.client else "unknown"
         try:
@@ -65,29 +66,28 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
         token, who = result
         return {"token": token, "user": who.as_dict()}
 
-    @api.post("/api/logout", status_code=204)
+    @api.post("/api/logout", status_code=204, response_class=Response)
     async def logout(request: Request) -> Response:
         token = token_from(request.headers)
         if token:
             connections.end_session(await asyncio.to_thread(users.logout, token))
         return Response(status_code=204)
 
-    @api.post("/api/ws-ticket")
+    @api.post("/api/ws-ticket", response_model=TicketOut, responses=errors(401))
     async def ws_ticket(who: CurrentUser) -> dict[str, Any]:
+        """A one-time ticket for ``/ws/alerts?ticket=…`` or ``/ws/conversations?ticket=…`` (30 s)."""
         return {"ticket": auth.tickets.issue(who), "expires_in": int(auth.tickets.ttl_s)}
 
-    @api.get("/api/me")
+    @api.get("/api/me", response_model=UserOut, responses=errors(401))
     async def me(who: CurrentUser) -> dict[str, Any]:
         return who.as_dict()
 
-    @api.get("/api/users")
+    @api.get("/api/users", response_model=UsersOut, responses=errors(401, 403))
     async def list_users(_: UserAdmin) -> dict[str, Any]:
         return {"users": [u.as_dict() for u in await asyncio.to_thread(users.list_users)]}
 
-    @api.post("/api/users", status_code=201)
+    @api.post("/api/users", status_code=201, response_model=UserOut, responses=errors(401, 403, 409, 429))
     async def add_user(body: UserIn, _: UserAdmin) -> dict[str, Any]:
-        if body.role not in ROLES:
-            raise unprocessable(f"role must be one of {', '.join(ROLES)}", "role")
         try:
             who = await guard.run(lambda: users.add_user(
                 body.username, body.password, role=body.role, team_id=body.team_id, agent_id=body.agent_id,
@@ -100,8 +100,9 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
             raise unprocessable(str(exc), "password" if "password" in str(exc) else "team_id") from None
         return who.as_dict()
 
-    @api.patch("/api/users/{username}")
-    async def change_user(username: str, body: UserChange, _: UserAdmin) -> dict[str, Any]:
+    @api.patch("/api/users/{username}", response_model=UserChangeOut, responses=errors(401, 403, 404, 429))
+    async def change_user(username: Annotated[str, id_path("user name", 64)], body: UserChange,
+                          _: UserAdmin) -> dict[str, Any]:
         """A new password and/or disabled on/off; either ends every session of the user."""
         try:
             if body.password is not None:

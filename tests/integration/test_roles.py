@@ -31,11 +31,14 @@ def login(stack: Stack, username: str, role: str, **extra: str) -> str:
 
 
 async def collect(url: str, seconds: float) -> list[dict[str, Any]]:
+    """Every alert pushed in the next ``seconds`` (heartbeats keep the socket busy: a deadline, not silence)."""
     received: list[dict[str, Any]] = []
+    deadline = asyncio.get_running_loop().time() + seconds
     async with websockets.connect(url) as socket:
         try:
             while True:
-                frame = json.loads(await asyncio.wait_for(socket.recv(), seconds))
+                remaining = deadline - asyncio.get_running_loop().time()
+                frame = json.loads(await asyncio.wait_for(socket.recv(), max(remaining, 0.001)))
                 if "kind" not in frame:  # alerts only: no heartbeat, ready or action frames
                     received.append(frame)
         except TimeoutError:

@@ -32,10 +32,11 @@ def sign_in(stack: Stack, username: str, role: str, **extra: str) -> str:
 
 
 async def close_code_after(url: str, action: Any, timeout_s: float = 15.0) -> int | None:
-    """Open the socket, see its first heartbeat, run ``action``, return the close code."""
+    """Open the socket, see it ready and its first heartbeat, run ``action``, return the close code."""
     async with websockets.connect(url) as socket:
-        first = json.loads(await asyncio.wait_for(socket.recv(), 10))
-        assert first["kind"] == "heartbeat" and first["feed"] == "ok", first
+        assert json.loads(await asyncio.wait_for(socket.recv(), 10))["kind"] == "ready"
+        beat = json.loads(await asyncio.wait_for(socket.recv(), 10))  # within 5 s
+        assert beat["kind"] == "heartbeat" and beat["feed"] == "ok" and beat["cursor"].isdigit(), beat
         await asyncio.to_thread(action)
         try:
             while True:
