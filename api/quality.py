@@ -8,11 +8,11 @@ import asyncio
 import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Auth, in_scope, not_found
-from api.deps import Decider, id_path
+from api.deps import Appealer, Decider, Rewarder, Viewer, id_path
 from api.schemas import (
     AgentDayOut,
     AppealOut,
@@ -51,10 +51,6 @@ class BonusIn(BaseModel):
 
 def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     api = APIRouter()
-    viewer = Depends(auth.allowed("view"))
-    appealer = Depends(auth.allowed("appeal"))
-    decider = Depends(auth.allowed("decide_appeal"))
-    rewarder = Depends(auth.allowed("bonus"))
     rubric_for = rubric_lookup(book)
     floor = rubric_of(load_ruleset().rubric)  # days and hours on the floor's clock
 
@@ -70,7 +66,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                 "appeals": store.appeals_between(day, day)}
 
     @api.get("/api/agents", response_model=ScoreboardOut, responses=errors(401, 403))
-    async def agents(who: Principal = viewer, date: DAY = None, shift: str | None = None,
+    async def agents(who: Viewer, date: DAY = None, shift: str | None = None,
                      team_id: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -84,7 +80,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         return await asyncio.to_thread(build)
 
     @api.get("/api/agents/{agent_id}", response_model=AgentDayOut, responses=errors(401, 403, 404))
-    async def agent(agent_id: Annotated[str, id_path("agent id")], who: Principal = viewer, date: DAY = None,
+    async def agent(agent_id: Annotated[str, id_path("agent id")], who: Viewer, date: DAY = None,
                     shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -104,7 +100,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         return await asyncio.to_thread(build)
 
     @api.get("/api/teams/{team_id}", response_model=TeamDayOut, responses=errors(401, 403, 404))
-    async def team(team_id: Annotated[str, id_path("team id")], who: Principal = viewer, date: DAY = None,
+    async def team(team_id: Annotated[str, id_path("team id")], who: Viewer, date: DAY = None,
                    shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -122,7 +118,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     @api.get("/api/conversations/{conversation_id}/score", response_model=ConversationScoreOut,
              responses=errors(401, 403, 404))
     async def conversation_score(conversation_id: Annotated[str, id_path("conversation id")],
-                                 who: Principal = viewer) -> dict[str, Any]:
+                                 who: Viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
             if score is None:
@@ -135,7 +131,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     @api.post("/api/findings/{finding_id}/appeals", status_code=201, response_model=AppealOut,
               responses=errors(401, 403, 404, 409))
     async def open_appeal(finding_id: Annotated[str, id_path("finding id", 32)], body: AppealIn,
-                          who: Principal = appealer) -> dict[str, Any]:
+                          who: Appealer) -> dict[str, Any]:
         finding = await asyncio.to_thread(lambda: store.findings_for_id(finding_id))
         if finding is None:
             raise not_found()
@@ -150,7 +146,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
 
     @api.post("/api/appeals/{appeal_id}/decision", response_model=AppealOut, responses=errors(401, 403, 404, 409))
     async def decide(appeal_id: Annotated[str, id_path("appeal id", 36)], body: DecisionIn,
-                     who: Principal = decider) -> dict[str, Any]:
+                     who: Decider) -> dict[str, Any]:
         try:
             return await asyncio.to_thread(lambda: store.decide_appeal(
                 appeal_id, accept=body.accept, reviewer=who.username, note=body.note, rubric_for=rubric_for))
@@ -160,7 +156,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             raise HTTPException(status_code=409, detail=str(exc)) from None
 
     @api.get("/api/appeals", response_model=AppealsOut, responses=errors(401, 403))
-    async def list_appeals(who: Principal = viewer, status: Literal["open", "accepted", "rejected"] | None = None,
+    async def list_appeals(who: Viewer, status: Literal["open", "accepted", "rejected"] | None = None,
                            agent_id: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         if who.role == "agent":
             agent_id = who.agent_id
@@ -178,7 +174,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     @api.post("/api/conversations/{conversation_id}/bonus", response_model=ScoreOut,
               responses=errors(401, 403, 404))
     async def bonus(conversation_id: Annotated[str, id_path("conversation id")], body: BonusIn,
-                    who: Principal = rewarder) -> dict[str, Any]:
+                    who: Rewarder) -> dict[str, Any]:
         score = await asyncio.to_thread(lambda: store.award_bonus(
             conversation_id, points=body.points, note=body.note, reviewer=who.username, rubric_for=rubric_for))
         if score is None:

@@ -17,6 +17,7 @@ from schemathesis import GenerationMode, checks
 from schemathesis.core.failures import FailureGroup
 
 from tests.integration.conftest import Stack
+from tests.integration.harness import http_json, post_json, put_json
 
 pytestmark = pytest.mark.broker
 MAX_EXAMPLES = 40
@@ -75,3 +76,16 @@ def test_every_route_declares_its_errors_and_its_answer(stack: Stack) -> None:
             assert len(success) == 1, (method, path, success)
             if success != ["204"]:
                 assert responses[success[0]]["content"]["application/json"]["schema"], (method, path)
+
+
+def test_the_inputs_that_used_to_give_500s_or_odd_422s(stack: Stack) -> None:
+    """64-bit times, control characters in ids, and 422 bodies raised by the code itself."""
+    for query in ("since_ms=1180591620717411303424", "before_ms=-1", "after=abc"):
+        status, body = http_json(f"{stack.api_url}/api/alerts?{query}", stack.token)
+        assert status == 422 and isinstance(body["detail"], list), (query, body)
+    for path in ("/api/conversations/a%00b", "/api/conversations/a%7Fb/score", "/api/agents/%0A"):
+        assert http_json(f"{stack.api_url}{path}", stack.token)[0] == 422, path
+    status, body = put_json(f"{stack.api_url}/api/rules", stack.token, {"rules": "not a list"})
+    assert status == 422 and body["detail"][0]["loc"] == ["body"] and body["detail"][0]["msg"], body
+    status, body = post_json(f"{stack.api_url}/api/alerts/some-alert/note", stack.token, {"note": "   "})
+    assert status == 422 and isinstance(body["detail"], list), body
