@@ -78,6 +78,17 @@ class TicketBook:
             return None
         return found.principal
 
+    def revoke(self, *, session: str | None = None, username: str | None = None) -> int:
+        """Spend the unused tickets of a session (logout) or of a user (password change, disable)."""
+        with self._lock:
+            doomed = [key for key, t in self._tickets.items()
+                      if (session is not None and t.principal.session == session)
+                      or (username is not None and t.principal.session is not None
+                          and t.principal.username == username)]
+            for key in doomed:
+                del self._tickets[key]
+        return len(doomed)
+
     def _expire(self, now: float) -> None:
         while self._tickets:
             oldest = next(iter(self._tickets.values()))

@@ -70,7 +70,9 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
     async def logout(request: Request) -> Response:
         token = token_from(request.headers)
         if token:
-            connections.end_session(await asyncio.to_thread(users.logout, token))
+            ended = await asyncio.to_thread(users.logout, token)
+            auth.tickets.revoke(session=ended)
+            connections.end_session(ended)
         return Response(status_code=204)
 
     @api.post("/api/ws-ticket", response_model=TicketOut, responses=errors(401))
@@ -116,6 +118,7 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
             raise HTTPException(status_code=404, detail="not found") from None
         except UserError as exc:
             raise unprocessable(str(exc), "password") from None
+        auth.tickets.revoke(username=username)
         closed = connections.end_user(username)
         return {"username": username, "sessions_ended": True, "sockets_closed": closed}
 

@@ -38,6 +38,13 @@ def test_a_ticket_is_single_use_bound_to_its_user_and_expires() -> None:
     assert book.redeem(late) is None
     assert book.redeem("made-up") is None and book.redeem(None) is None
     assert book.issue(lead) != book.issue(lead)
+    mine, other = book.issue(lead), book.issue(Principal("ann", "agent", agent_id="ann", session="s2"))
+    admin = book.issue(Principal("admin", "admin"))
+    assert book.revoke(session="s1") == 3  # logout spends the session's unused tickets ...
+    assert book.redeem(mine) is None and book.redeem(other) is not None
+    again = book.issue(lead)
+    assert book.revoke(username="lead-a") == 1 and book.redeem(again) is None  # ... a password change the user's
+    assert book.redeem(admin) is not None
 
 
 def test_failed_logins_back_off_exponentially_and_success_resets() -> None:
