@@ -215,6 +215,8 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
                         yield json.dumps(alert, ensure_ascii=False)
                     if len(page) < PAGE:
                         break
+                    # progress: were the socket dropped mid-replay, the client resumes from here
+                    yield json.dumps(heartbeat_frame(feed_ok(), cursor=str(delivery.cursor)))
                 for alert in recent.seen_within(recent_window_s):  # on the feed, maybe not in SQL yet
                     if who.sees(alert) and not delivery.has(alert):
                         delivery.sent(alert)

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from tests.integration.conftest import Stack
 from tests.integration.harness import Proc, chat_event, http_json, wait_for, ws_url
+from zhijian.appstore import AppStore
 from zhijian.broker import free_port
 
 pytestmark = pytest.mark.broker
@@ -148,6 +149,50 @@ def test_two_hundred_clients_all_get_the_alert(stack: Stack) -> None:
 
     received = asyncio.run(scenario())
     assert all(r and r == received[0] for r in received), sum(1 for r in received if not r)
+
+
+def test_the_replay_has_no_cap_and_reports_progress(stack: Stack) -> None:
+    """1,200 stored changes after the cursor: all replayed (pages of 500), progress cursors between
+    pages, then ready; the REST change feed pages through the same set."""
+    store = AppStore(stack.env["DATABASE_URL"])
+    try:
+        start = store.last_alert_change()
+        conv = f"bulk-{uuid.uuid4().hex[:6]}"
+        store.save_alerts([{"alert_id": f"{conv}-{n:04}", "rule": "banned_word", "severity": "critical",
+                            "fatal": True, "conversation_id": conv, "shop_id": "s", "agent_id": "a", "team_id": "t",
+                            "message_id": f"{conv}-m{n}", "ts_ms": 1_700_000_000_000 + n, "ts": "x",
+                            "detected_at": "x", "excerpt": "哦", "span": [0, 1], "detail": {}, "revision": 0}
+                           for n in range(1200)])
+    finally:
+        store.dispose()
+
+    async def replay() -> tuple[list[str], list[int], int]:
+        url = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token, after=str(start))
+        ids: list[str] = []
+        progress: list[int] = []
+        async with websockets.connect(url) as socket:
+            while True:
+                frame = json.loads(await asyncio.wait_for(socket.recv(), 30))
+                if frame.get("kind") == "ready":
+                    return ids, progress, int(frame["cursor"])
+                if frame.get("kind") == "heartbeat":
+                    progress.append(int(frame["cursor"]))
+                elif "kind" not in frame and frame["conversation_id"] == conv:
+                    ids.append(frame["alert_id"])
+
+    ids, progress, ready = asyncio.run(replay())
+    assert ids == [f"{conv}-{n:04}" for n in range(1200)]
+    assert len(progress) >= 2 and progress == sorted(progress) and start < progress[0] < ready
+    pages: list[str] = []
+    cursor = str(start)
+    while True:
+        status, body = http_json(f"{stack.api_url}/api/alerts?after={cursor}&limit=1000", stack.token)
+        assert status == 200, body
+        pages += [a["alert_id"] for a in body["alerts"] if a["conversation_id"] == conv]
+        if not body["alerts"]:
+            break
+        cursor = body["cursor"]
+    assert pages == ids
 
 
 def test_a_client_misses_nothing_across_a_60_s_api_outage(stack: Stack) -> None:
