@@ -62,7 +62,7 @@ def router(book: RuleBook, auth: Auth, sources: SourceResolver) -> APIRouter:
 
     def caller() -> Callable[[Request], str]:
         def dependency(request: Request) -> str:
-            token = token_from(request.headers, request.query_params)
+            token = token_from(request.headers)
             principal = auth.principal(token)
             if principal is not None:
                 return principal.agent_id or principal.username

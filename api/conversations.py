@@ -7,15 +7,16 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import id_path
 from api.feed import Hub
 from api.sockets import serve, websocket_user
+from api.worker import worker_url
 from detectors import RuleBook
 from detectors.timing_policy import TimingPolicy
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
@@ -75,21 +76,21 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
+                               who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
         body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
             try:
                 async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(
-                        f"{settings.worker_url}/zhijian/conversations/{quote(conversation_id, safe='')}/")
+                    response = await client.get(worker_url(settings, "conversations", conversation_id))
                 if response.status_code == 200:
                     body = response.json()
             except httpx.HTTPError:
                 pass  # the worker is down or busy: fall back to the stored snapshot
         if body is None:
             if stored is None:
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             body = stored
             body["source"] = "stored"
         in_scope(who, body)
@@ -103,6 +104,8 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
-        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
+                    initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

@@ -322,7 +322,7 @@ class SourceResolver:
 
     def dependency(self) -> Callable[[Request], Source]:
         def dependency(request: Request) -> Source:
-            source = self.resolve(token_from(request.headers, request.query_params))
+            source = self.resolve(token_from(request.headers))
             if source is None:
                 raise HTTPException(status_code=401, detail="missing or invalid ingest token",
                                     headers={"WWW-Authenticate": "Bearer"})

@@ -145,7 +145,7 @@ async def background_load(bootstrap: str, topic: str, rate: float, seconds: floa
 async def alert_latency(api_port: int, token: str, bootstrap: str, topic: str, rate: float,
                         seconds: float) -> tuple[list[float], list[float], int]:
     """Every tenth message is a violation in a conversation of its own (so no throttle hides it)."""
-    url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+    url = await asyncio.to_thread(harness.socket_url, api_port, "/ws/alerts", token)
     run = uuid.uuid4().hex[:8]  # conversation ids never repeat across runs on one stack (the throttle)
     latencies: list[float] = []
     worker_part: list[float] = []
@@ -196,7 +196,7 @@ async def alert_latency(api_port: int, token: str, bootstrap: str, topic: str, r
 async def waiting_delay(api_port: int, token: str, bootstrap: str, topic: str, conversations: int = 200,
                         spread_s: float = 5.0, load: float = 1000.0) -> tuple[list[float], int]:
     """Customers whose 30 s threshold falls over the next few seconds, while ``load`` msg/s flow."""
-    url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+    url = await asyncio.to_thread(harness.socket_url, api_port, "/ws/alerts", token)
     crossing: dict[str, float] = {}
     delays: list[float] = []
     all_in = asyncio.Event()

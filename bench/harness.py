@@ -105,3 +105,11 @@ def api(env: dict[str, str], workdir: Path, *, healthy: bool = True) -> Child:
         poll(lambda: httpx.get(f"http://127.0.0.1:{env['ZHIJIAN_API_PORT']}/healthz", timeout=3).status_code == 200,
              90, "API healthy")
     return child
+
+
+def socket_url(api_port: int, path: str, token: str) -> str:
+    """A WebSocket URL with a one-time ticket (sockets take no bearer token in the URL)."""
+    response = httpx.post(f"http://127.0.0.1:{api_port}/api/ws-ticket", headers={"Authorization": f"Bearer {token}"},
+                          timeout=5)
+    response.raise_for_status()
+    return f"ws://127.0.0.1:{api_port}{path}?ticket={response.json()['ticket']}"

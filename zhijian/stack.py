@@ -227,7 +227,7 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
         if demo:
             stack.spawn("simulator", "simulate", "--rate", str(rate))
         print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n"
-              f"  direct:    {api_url}/?token={token}\n"
+              f"  direct:    {api_url}/#token={token}\n"
               f"  (open the direct link as admin; add users with `zhijian user add NAME --role ROLE`;\n"
               f"   Ctrl-C stops everything)\n{stack.status()}\n",
               flush=True)
