@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -22,10 +21,12 @@ from api.auth import Auth
 from api.feed import Hub, TopicFeed
 from api.publisher import Publisher
 from api.rules import router as rules_router
+from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
 from stream.rules import follow, initial_ruleset
 from zhijian.appstore import AppStore
 from zhijian.settings import Settings
+from zhijian.users import Principal
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
@@ -46,6 +47,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
     store = AppStore(settings.database_url)
+    workers = Workers(settings.worker_urls, settings.partitions)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
     publisher = Publisher(settings.bootstrap_servers, settings.topics.rules)
@@ -71,6 +73,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             await action_feed.stop()
             await publisher.stop()
             await action_publisher.stop()
+            await workers.close()
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
@@ -80,15 +83,13 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(session.router(store, auth))
     app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book, workers))
     app.include_router(quality.router(store, book, auth))
 
-    async def worker_health() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/health/")
-            response.raise_for_status()
-            body: dict[str, Any] = response.json()
-            return body
+    async def worker_health() -> None:
+        states = await workers.states(fresh=True)
+        if not any(s.reachable for s in states):
+            raise RuntimeError(f"no worker reachable of {len(states)} ({states[0].error})")
 
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)
@@ -105,11 +106,18 @@ def create_app(settings: Settings, token: str) -> FastAPI:
         code = 503 if problems else 200
         return JSONResponse({"ok": not problems, "components": components}, status_code=code)
 
-    @app.get("/api/tally", dependencies=[Depends(auth.allowed("view"))])
-    async def tally() -> Any:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/tally/")
-        return JSONResponse(response.json(), status_code=response.status_code)
+    viewer = Depends(auth.allowed("view"))
+
+    @app.get("/api/tally")
+    async def tally(who: Principal = viewer) -> Any:
+        """Every agent's tally, gathered from the workers that own them, within the caller's scope."""
+        try:
+            bodies = await workers.gather(settings.topics.agent_activity, "/zhijian/tally/")
+        except WorkerUnavailable as exc:
+            return JSONResponse({"detail": f"tally unavailable: {exc.detail}"}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after_s)})
+        agents = {agent: view for body in bodies for agent, view in body["agents"].items() if who.sees(view)}
+        return {"agents": dict(sorted(agents.items()))}
 
     if DASHBOARD_DIR.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
