@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import alerts as alerts_api
 from api import conversations as conversations_api
+from api import metrics as metrics_api
 from api import quality, session
 from api.auth import Auth
 from api.feed import Hub, TopicFeed
@@ -85,11 +86,15 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(rules_router(store, publisher, auth))
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book, workers))
     app.include_router(quality.router(store, book, auth))
+    app.include_router(metrics_api.router({"alerts": hub, "conversations": conversation_hub},
+                                          {"alerts": feed, "conversations": conversation_feed, "actions": action_feed},
+                                          workers))
 
     async def worker_health() -> None:
         states = await workers.states(fresh=True)
         if not any(s.reachable for s in states):
-            raise RuntimeError(f"no worker reachable of {len(states)} ({states[0].error})")
+            raise RuntimeError(f"no worker reachable of {len(states)}"
+                               + (f" ({states[0].error})" if states else ""))
 
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)

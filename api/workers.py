@@ -13,6 +13,7 @@ caller gets :class:`WorkerUnavailable`: a 503 with Retry-After.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,10 +89,30 @@ class Workers:
             state.owns = {str(tp) for tp in body.get("owns", [])}
         return state
 
+    async def expand(self) -> list[str]:
+        """The configured URLs, with each ``dns+http://name:port`` replaced by one URL per address the name
+        resolves to (a Kubernetes headless Service, or a compose service scaled with ``--scale``)."""
+        out: list[str] = []
+        loop = asyncio.get_running_loop()
+        for url in self.urls:
+            if not url.startswith("dns+"):
+                out.append(url)
+                continue
+            parsed = httpx.URL(url[4:])
+            port = parsed.port or 80
+            try:
+                infos = await loop.getaddrinfo(parsed.host, port, type=socket.SOCK_STREAM)
+            except OSError:
+                continue  # nobody there now: the partitions are unowned → 503 until it resolves
+            hosts = sorted({str(info[4][0]) for info in infos})
+            out.extend(f"{parsed.scheme}://{f'[{h}]' if ':' in h else h}:{port}" for h in hosts)
+        return out
+
     async def states(self, fresh: bool = False) -> list[WorkerState]:
         async with self._lock:
             if fresh or time.monotonic() - self._states_at > CACHE_S:
-                self._states = list(await asyncio.gather(*(self._probe(url) for url in self.urls)))
+                urls = await self.expand()
+                self._states = list(await asyncio.gather(*(self._probe(url) for url in urls)))
                 self._states_at = time.monotonic()
             return self._states
 
@@ -106,6 +127,8 @@ class Workers:
         owners = [s.url for s in states if wanted in s.owns]
         if len(owners) == 1:
             return owners[0]
+        if not states:
+            raise WorkerUnavailable("no stream worker is known (the worker address resolves to nothing)")
         if len(owners) > 1:
             raise WorkerUnavailable(f"partition {partition} is changing hands (a rebalance is under way)")
         if any(s.reachable and not s.ready for s in states):

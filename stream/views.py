@@ -18,6 +18,7 @@ from typing import Any
 
 from faust.web import Request, Response, View
 
+from stream import metrics
 from stream.agents import Pipeline, expected_partition
 from stream.engine.conversation import policy_for, snapshot
 from stream.engine.state import ConversationState
@@ -76,6 +77,25 @@ def register(app: Any, pipe: Pipeline) -> None:
                 "ruleset": {"version": ruleset.version, "revision": ruleset.revision},
             }
             return self.json(body)
+
+    @app.page("/healthz")
+    class Ready(View):
+        """Readiness: 200 once the worker owns partitions and has recovered its tables, 503 meanwhile."""
+
+        async def get(self, request: Request) -> Response:
+            mine = owned(app, names.messages)
+            if mine is None:
+                return unavailable(self)
+            return self.json({"ok": True, "partitions": sorted(mine)})
+
+    registry = metrics.registry_for(app, pipe)
+
+    @app.page("/metrics")
+    class Metrics(View):
+        """Prometheus exposition: counters, consumer lag, latency histograms (no customer text)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.bytes(metrics.exposition(registry), content_type=metrics.CONTENT_TYPE)
 
     @app.page("/zhijian/tally/")
     class TallyView(View):

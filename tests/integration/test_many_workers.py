@@ -435,3 +435,57 @@ def test_rolling_restart_of_every_worker(floor: Floor) -> None:
         check_floor(floor, script)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{log_tail(floor)}") from None
+
+
+def scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """name → [(labels, value)] of every sample on a /metrics page."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{url}/metrics", timeout=5) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[sample.name].append((sample.labels, sample.value))
+    return samples
+
+
+def test_metrics_on_every_worker_and_api(floor: Floor) -> None:
+    script = make_script(f"m{uuid.uuid4().hex[:4]}")
+    script.waiting.clear()  # scored conversations only
+    del script.teams[f"{script.tag}-waiter"]
+    send_scored(floor, script, 0)
+    send_scored(floor, script, 1)
+    want = expected_tally(script)
+    wait_for(lambda: tally_through(floor, floor.apis[0], script) == want, 60, "the tally")
+
+    def caught_up() -> list[dict[str, list[tuple[dict[str, str], float]]]] | None:
+        pages = [scrape(url) for url in floor.workers]
+        lags = [(labels["partition"], value) for page in pages for labels, value in page["zhijian_consumer_lag"]]
+        return pages if sorted(p for p, _ in lags) == [str(p) for p in range(PARTITIONS)] and \
+            all(v == 0 for _, v in lags) else None
+
+    pages = wait_for(caught_up, 30, "every partition's lag reported, and zero")  # owned exactly once, caught up
+    total: defaultdict[str, float] = defaultdict(float)
+    for page in pages:
+        for name in ("zhijian_events_processed_total", "zhijian_events_deadlettered_total",
+                     "zhijian_events_duplicate_total", "zhijian_event_latency_seconds_count",
+                     "zhijian_alert_latency_seconds_count", "zhijian_sql_write_seconds_count"):
+            assert name in page, name
+            total[name] += sum(v for _, v in page[name])
+        for labels, value in page["zhijian_alerts_total"]:
+            total[f"alerts {labels['rule']} {labels['severity']}"] += value
+    assert total["zhijian_events_processed_total"] >= len(script.scored) * 6
+    assert total["alerts conflict critical"] >= 6 and total["alerts banned_word critical"] >= 6
+    assert total["zhijian_alert_latency_seconds_count"] >= 12
+    assert total["zhijian_sql_write_seconds_count"] > 0
+    for api in floor.apis:
+        page = scrape(api)
+        assert {labels["feed"] for labels, _ in page["zhijian_websocket_clients"]} == {"alerts", "conversations"}
+        assert dict((labels["feed"], v) for labels, v in page["zhijian_feed_connected"]) == \
+            {"alerts": 1.0, "conversations": 1.0, "actions": 1.0}
+        delivered = dict((labels["feed"], v) for labels, v in page["zhijian_feed_records_total"])
+        assert delivered["alerts"] >= 12  # this test's alerts reached both API processes

@@ -125,3 +125,18 @@ async def test_gather_needs_every_partition_exactly_once() -> None:
     with pytest.raises(WorkerUnavailable, match="two owners"):
         await workers.gather(TOPIC, "/zhijian/tally/")
     await workers.close()
+
+
+async def test_a_dns_name_expands_to_one_worker_per_address() -> None:
+    """``dns+http://name:port`` (a headless Service, a scaled compose service) → every address of the name."""
+    workers = Workers(["dns+http://localhost:6123", "http://w9:9"], PARTITIONS,
+                      client=httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))))
+    expanded = await workers.expand()
+    assert "http://127.0.0.1:6123" in expanded and expanded[-1] == "http://w9:9"
+    assert all(url.endswith(":6123") for url in expanded[:-1])
+    nobody = Workers(["dns+http://no-such-host.invalid:6066"], PARTITIONS,
+                     client=httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500))))
+    with pytest.raises(WorkerUnavailable, match="resolves to nothing"):
+        await nobody.owner(TOPIC, "conv-1")
+    await workers.close()
+    await nobody.close()
