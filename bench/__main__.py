@@ -27,6 +27,7 @@ from typing import Any
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.workers import worker_scaling
 from tests.integration.harness import Proc, http_json, settings_for, stack_env, start_api, wait_for
 from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
@@ -242,6 +243,7 @@ def main() -> int:
         pipeline = worker_rate(["worker"], env, workdir, N_EVENTS, "pipeline")
         print(f"zhijian pipeline:       {pipeline:10.0f} events/s", flush=True)
         print(f"ratio pipeline/no-op:   {pipeline / noop:10.2f}\nratio pipeline/raw:     {pipeline / raw:10.3f}")
+        worker_scaling(broker.bootstrap_servers, workdir, batch)  # 1, 2 and 3 workers (bench.workers)
 
         # Latency in steady state: a fresh stack without a backlog to work off first.
         env, settings = fresh("lat", prefill=False)
