@@ -376,6 +376,14 @@ def test_kill_9_of_one_worker_mid_stream(floor: Floor) -> None:
     assert victim_partitions, "the victim owns nothing"
     floor.workers.pop(victim).stop(signal.SIGKILL)
     killed_ms = int(time.time() * 1000)
+    try:
+        after_the_kill(floor, script, victim_partitions, killed_ms)
+    finally:
+        floor.start_worker(victim)  # back to three for the next test
+        wait_for(floor.settled, 90, "three workers again")
+
+
+def after_the_kill(floor: Floor, script: Script, victim_partitions: set[int], killed_ms: int) -> None:
     send_scored(floor, script, 1)  # the rest of every conversation, the victim's partitions included
 
     # while the group has not noticed: its partitions have no owner → 503 with Retry-After, not a stale view
@@ -413,9 +421,7 @@ def test_kill_9_of_one_worker_mid_stream(floor: Floor) -> None:
     try:
         check_floor(floor, script)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{log_tail(floor)}") from None
-    floor.start_worker(victim)  # back to three for the next test
-    wait_for(floor.settled, 90, "three workers again")
+        raise AssertionError(f"{exc}\n{diagnosis(floor)}\n{log_tail(floor)}") from None
 
 
 def test_rolling_restart_of_every_worker(floor: Floor) -> None:
