@@ -12,17 +12,18 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import id_path
 from api.feed import Hub
 from api.sockets import serve, websocket_user
 from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
 from detectors.timing_policy import TimingPolicy
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
-from zhijian.alerts import iso_from_ms
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
-from zhijian.users import Principal
+from zhijian.core.alerts import iso_from_ms
+from zhijian.core.settings import Settings
+from zhijian.store.quality import QualityStore
+from zhijian.store.users import Principal
 
 
 def without_transcript(payload: str) -> str:
@@ -82,7 +83,8 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
+                               who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
         body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
@@ -100,7 +102,7 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
             # 404 from the owner: not live (closed and purged, or never seen) → the stored record
         if body is None:
             if stored is None:
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             body = stored
             body["source"] = "stored"
         in_scope(who, body)
@@ -114,6 +116,8 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
-        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
+                    initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-
-from stream.agents import expected_partition
+from aiokafka.partitioner import murmur2
 
 RETRY_AFTER_S = 2
 CACHE_S = 1.0
@@ -117,7 +116,8 @@ class Workers:
             return self._states
 
     def partition_of(self, key: str) -> int:
-        return expected_partition(key.encode("utf-8"), self.partitions)
+        """The partition Kafka's default (murmur2) partitioner picks for ``key`` (as stream.agents does)."""
+        return int(murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % self.partitions
 
     async def owner(self, topic: str, key: str, fresh: bool = False) -> str:
         """The URL of the worker that owns ``key`` of ``topic`` (raises WorkerUnavailable)."""

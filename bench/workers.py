@@ -18,8 +18,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.integration.harness import Proc, http_json, settings_for, stack_env, wait_for
-from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
+import httpx
+
+from bench import harness
+from zhijian.kafka.broker import EmbeddedBroker, free_port
 
 PARTITIONS = 6
 COUNTS = (1, 2, 3)
@@ -29,35 +31,32 @@ def run(bootstrap: str, workdir: Path, batch: list[tuple[bytes, bytes]], workers
     """Prefill fresh topics with ``batch``, let ``workers`` processes work it off; their combined rate."""
     from bench.__main__ import produce_all
 
-    env = stack_env(bootstrap, workdir, name=f"scale{workers}")
+    env = harness.environment(bootstrap, workdir, f"scale{workers}")
     env["ZHIJIAN_PARTITIONS"] = str(PARTITIONS)
-    settings = settings_for(env)
-    asyncio.run(ensure_topics(bootstrap, settings.topics.all(), partitions=PARTITIONS,
-                              compacted=settings.topics.compacted()))
+    settings = harness.create_topics(env)
     asyncio.run(produce_all(bootstrap, settings.topics.messages, batch))
     ports = [free_port() for _ in range(workers)]
-    procs = []
+    children = []
     for n, port in enumerate(ports):
         data_dir = workdir / f"scale{workers}-{n}"
-        data_dir.mkdir(exist_ok=True)
-        procs.append(Proc("worker", {**env, "ZHIJIAN_WORKER_PORT": str(port), "ZHIJIAN_DATA_DIR": str(data_dir)},
-                          workdir, f"scale{workers}-worker{n}"))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        child_env = {**env, "ZHIJIAN_WORKER_PORT": str(port), "ZHIJIAN_DATA_DIR": str(data_dir)}
+        children.append(harness.Child(["zhijian", "worker"], child_env, workdir / f"scale{workers}-worker{n}.log"))
     try:
         def done() -> list[dict[str, Any]] | None:
             bodies = []
-            for proc, port in zip(procs, ports, strict=True):
-                proc.assert_running()
-                status, body = http_json(f"http://127.0.0.1:{port}/zhijian/health/")
-                if status != 200:
-                    return None
+            for child, port in zip(children, ports, strict=True):
+                if child.process.poll() is not None:
+                    raise RuntimeError(f"a worker exited with {child.process.returncode}")
+                body = httpx.get(f"http://127.0.0.1:{port}/zhijian/health/", timeout=3).json()
                 bodies.append(body["counters"])
             total = sum(c["processed"] + c["deadlettered"] + c["duplicates"] for c in bodies)
             return bodies if total >= len(batch) else None
 
-        counters = wait_for(done, 600, f"{workers} workers to process {len(batch)} events", interval=0.5)
+        counters = harness.poll(done, 600, f"{workers} workers to process {len(batch)} events", every_s=0.5)
     finally:
-        for proc in procs:
-            proc.stop()
+        for child in children:
+            child.stop()
     active = [c for c in counters if c["processed"]]
     span = max(c["last_at"] for c in active) - min(c["first_at"] for c in active)
     processed = sum(c["processed"] for c in counters)
@@ -67,7 +66,7 @@ def run(bootstrap: str, workdir: Path, batch: list[tuple[bytes, bytes]], workers
 
 def worker_scaling(bootstrap: str, workdir: Path, batch: list[tuple[bytes, bytes]]) -> list[dict[str, float]]:
     """One row per worker count, printed as it comes."""
-    rows = []
+    rows: list[dict[str, float]] = []
     for workers in COUNTS:
         row = run(bootstrap, workdir, batch, workers)
         base = rows[0]["rate"] if rows else row["rate"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -47,17 +48,22 @@ def politeness_points(rate: float, check: PhraseCheck) -> int:
 
 
 @lru_cache(maxsize=256)
-def _normalised(check: PhraseCheck, normalise: Normaliser) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    return (tuple(normalise(word).text for word in check.exceptions),
-            tuple(normalise(phrase).text for phrase in check.phrases))
+def _normalised(check: PhraseCheck, normalise: Normaliser) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """The check's exception words and phrases, normalised like the text and compiled into one pattern each."""
+    def pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+        texts = sorted({normalise(word).text for word in words} - {""}, key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, texts))) if texts else None
+    return pattern(check.exceptions), pattern(check.phrases)
 
 
 def _has_phrase(text: str, check: PhraseCheck, normalise: Normaliser) -> bool:
     # phrases go through the same normalisation as the text (谢谢 is 谢 after collapsing repeats)
     exceptions, phrases = _normalised(check, normalise)
-    for word in exceptions:
-        text = text.replace(word, "")
-    return any(phrase in text for phrase in phrases)
+    if phrases is None:
+        return False
+    if exceptions is not None:
+        text = exceptions.sub("", text)
+    return phrases.search(text) is not None
 
 
 def check_conversation(agent_messages: Sequence[str], ruleset: RuleSet,

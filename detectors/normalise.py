@@ -112,8 +112,19 @@ class Normaliser:
             rf"|(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
         )
         self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
+        self._cache: tuple[str | None, Normalised] = (None, Normalised(""))
 
     def __call__(self, text: str) -> Normalised:
+        # the same message is normalised by the detectors and then by the conversation checks: remember the last
+        # (one tuple, assigned at once, so threads sharing a normaliser never see a torn pair)
+        cached = self._cache
+        if cached[0] is text:
+            return cached[1]
+        result = self._normalise(text)
+        self._cache = (text, result)
+        return result
+
+    def _normalise(self, text: str) -> Normalised:
         quick = text
         if self._nfkc_changes.search(text):
             quick = unicodedata.normalize("NFKC", text).lower()

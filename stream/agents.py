@@ -24,7 +24,6 @@ from aiokafka.partitioner import murmur2
 
 from detectors import RuleBook
 from stream import persistence
-from stream import rules as rules_module
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
@@ -35,9 +34,10 @@ from stream.metrics import OBSERVATIONS
 from stream.tables import StreamTables
 from stream.topics import StreamTopics
 from stream.writeback import Checkpoint, Outbox
-from zhijian.contract import InvalidEvent, Limits, parse_event
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
+from zhijian.core.contract import InvalidEvent, Limits, parse_event
+from zhijian.core.settings import Settings
+from zhijian.kafka import rules as rules_module
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold
@@ -76,6 +76,7 @@ class Counters:
     duplicates: int = 0
     rekeyed: int = 0
     failed: int = 0  # events the pipeline could not process (dead-lettered with the reason)
+    replayed: int = 0  # input read again after a crash or rebalance, already applied: skipped
     alerts: int = 0
     snapshots: int = 0
     lines: int = 0
@@ -126,9 +127,11 @@ class Pipeline:
         self.topics = topics
         self.tables = tables
         self.book = book
-        self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
+        self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s,
+                             max(64 * 1024, 4 * settings.max_text_chars + 8192))
         self.counters = Counters()
-        self.outbox = Outbox()
+        self.outbox = Outbox(app.producer)
+        self.names = settings.topics
         self.transcript = TranscriptBuffer()
         self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
@@ -138,22 +141,29 @@ class Pipeline:
     # -- chat events --------------------------------------------------------------------------
     def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:
         """One record of chat.messages. Never raises: what cannot be processed is dead-lettered."""
+        progress = self.tables.progress
+        partition_key = str(message.partition)
+        applied = progress.value(partition_key)
+        if applied is not None and message.offset <= applied:
+            self.counters.replayed += 1  # already in the tables (read again after a crash or a rebalance)
+            return
+        progress.put(partition_key, message.offset, message.partition)
         try:
             chat = parse_event(raw, now_ms=now_ms, limits=self.limits)
         except InvalidEvent as exc:
             self.deadletter(message, key, raw, exc.reason)
             return
         try:
-            conversation_key = chat.conversation_id.encode()
             partition = message.partition
-            if partition != expected_partition(conversation_key, self.settings.partitions):
+            table = self.tables.conversations
+            state = table.value(chat.conversation_id)
+            if (state is None or state.partition != partition) and partition != expected_partition(
+                    chat.conversation_id.encode(), self.settings.partitions):
                 # Conversation state lives in the partition of its key: forward the original bytes
                 # there (the copy is processed once, this one skipped).
                 self.counters.rekeyed += 1
-                self.outbox.add(self.topics.messages, conversation_key, raw or b"")
+                self.outbox.add(self.names.messages, chat.conversation_id.encode(), raw or b"")
                 return
-            table = self.tables.conversations
-            state = table.value(chat.conversation_id)
             outcome = process_event(state, chat, now_ms=now_ms, book=self.book, partition=partition)
             if outcome.duplicate:
                 self.counters.duplicates += 1
@@ -180,18 +190,18 @@ class Pipeline:
             size, value = len(value), value[:DEADLETTER_MAX_BYTES]
         if key is not None and len(key) > 4096:
             key = key[:4096]
-        self.outbox.add(self.topics.deadletter, key, value, headers=deadletter_headers(reason, message, size))
+        self.outbox.add(self.names.deadletter, key, value, headers=deadletter_headers(reason, message, size))
 
     def apply(self, conversation_id: str, outcome: Outcome, partition: int, produced_s: float | None = None) -> None:
         """Emit an outcome's outputs (synchronously, into the outbox) and store its state."""
         key = conversation_id.encode("utf-8")
-        topics, counters = self.topics, self.counters
+        names, counters = self.names, self.counters
         for alert in outcome.alerts:
-            self.outbox.add(topics.alerts, key, alert.to_json())
+            self.outbox.add(names.alerts, key, alert.to_json())
             OBSERVATIONS.alert(alert.rule, alert.severity, produced_s, time.time())
         counters.alerts += len(outcome.alerts)
         for snap in outcome.snapshots:
-            self.outbox.add(topics.conversations, key, persistence.encode(snap))
+            self.outbox.add(names.conversations, key, persistence.encode(snap))
         counters.snapshots += len(outcome.snapshots)
         if outcome.lines:
             counters.lines += len(outcome.lines)
@@ -218,7 +228,7 @@ class Pipeline:
 
     def emit_transcript(self, partition: int | None = None) -> None:
         for p, lines in self.transcript.take(partition):
-            self.outbox.add(self.topics.transcript, None, encode_lines(lines), partition=p)
+            self.outbox.add(self.names.transcript, None, encode_lines(lines), partition=p)
 
     def before_checkpoint(self) -> None:
         """Due at every checkpoint, before the changelog: pending transcript lines and changed partials."""
@@ -226,7 +236,7 @@ class Pipeline:
         for key in sorted(self.unpublished):
             partial = self.tables.partials.value(key)
             if partial is not None:
-                self.outbox.add(self.topics.agent_activity, partial.agent_id.encode(), partial.to_json())
+                self.outbox.add(self.names.agent_activity, partial.agent_id.encode(), partial.to_json())
         self.unpublished.clear()
 
     # -- timers ---------------------------------------------------------------------------------
@@ -274,6 +284,20 @@ class Pipeline:
         self.index.resync((cid, state) for cid, state in self.tables.conversations.items_decoded()
                           if state.partition in active)
 
+    async def on_revoked(self, revoked: set[Any]) -> None:
+        """Partitions taken away in a rebalance: write everything changed first, then forget them, so the new
+        owner starts from a changelog that holds all this worker applied, and nothing stale is written later."""
+        await self.checkpoint()
+        inputs = {tp.partition for tp in revoked if tp.topic == self.settings.topics.messages}
+        activity = {tp.partition for tp in revoked if tp.topic == self.settings.topics.agent_activity}
+        for table, partitions in ((self.tables.conversations, inputs), (self.tables.partials, inputs),
+                                  (self.tables.progress, inputs), (self.tables.tally, activity)):
+            if partitions:
+                table.drop_partitions(partitions)
+        if inputs:
+            self.index.forget_partitions(inputs)
+            self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
+
     def tally_views(self) -> dict[str, Any]:
         return {agent: tally.public_view() for agent, tally in self.tables.tally.items_decoded()}
 
@@ -286,6 +310,10 @@ def register(app: Any, settings: Settings) -> Pipeline:
     pipe = Pipeline(app, settings, topics, tables, book)
     app.pipeline = pipe
     app.checkpoint = pipe.checkpoint
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def on_revoked(app: Any, revoked: set[Any], **_: Any) -> None:
+        await pipe.on_revoked(revoked)
 
     @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
     async def pipeline(stream: faust.StreamT[Any]) -> None:

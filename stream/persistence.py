@@ -23,8 +23,8 @@ from detectors import RuleBook
 from stream.engine.records import TranscriptLine, decode_lines
 from stream.metrics import OBSERVATIONS
 from stream.topics import StreamTopics
-from zhijian.quality_store import QualityStore
 from zhijian.scoring import rubric_lookup
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -33,7 +33,7 @@ T = TypeVar("T")
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def _decode_json(events: list[Any], what: str) -> list[dict[str, Any]]:

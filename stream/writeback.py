@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -43,6 +44,7 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
         self._encode = encode
         self._decode = decode
         self._dirty: dict[str, int] = {}
+        self._partition_of: dict[str, int] = {}  # keys set here; recovered keys are in the store's own map
 
     def on_key_set(self, key: Any, value: Any) -> None:  # pragma: no cover - a programming error
         raise TypeError(f"{self.name}: use put(key, value, partition), not table[key] = value")
@@ -66,10 +68,29 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
     def put(self, key: str, value: V, partition: int) -> None:
         self.data[key] = value
         self._dirty[key] = partition
+        self._partition_of[key] = partition
 
     def remove(self, key: str, partition: int) -> None:
         self.data.pop(key, None)
         self._dirty[key] = partition
+        self._partition_of.pop(key, None)
+
+    def partition_of(self, key: str) -> int | None:
+        known = self._partition_of.get(key)
+        if known is not None:
+            return known
+        recovered: dict[str, int] = getattr(self.data, "_key_partition", {})
+        return recovered.get(key)
+
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget the keys of partitions this worker no longer owns (after a checkpoint wrote them): their
+        new owner writes the changelog now, and a later assignment recovers them afresh."""
+        dropped = [key for key in list(self.data.keys()) if self.partition_of(key) in partitions]
+        for key in dropped:
+            self.data.pop(key, None)
+            self._partition_of.pop(key, None)
+        self._dirty = {k: p for k, p in self._dirty.items() if p not in partitions}
+        return len(dropped)
 
     def items_decoded(self) -> Iterator[tuple[str, V]]:
         for key in list(self.data.keys()):
@@ -93,6 +114,11 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
         self._dirty = {}
         return changes
 
+    def restore_changes(self, changes: list[tuple[str, int, bytes | None]]) -> None:
+        """A checkpoint failed: its keys are dirty again (unless changed since, which keeps the newer mark)."""
+        for key, partition, _ in changes:
+            self._dirty.setdefault(key, partition)
+
     def send_changes(self, changes: list[tuple[str, int, bytes | None]]) -> list[asyncio.Future[Any]]:
         return [self.send_changelog(partition, key, value, value_serializer="raw")
                 for key, partition, value in changes]
@@ -100,7 +126,7 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
 
 @dataclass(slots=True)
 class Record:
-    topic: Any  # a faust TopicT
+    topic: str
     key: bytes | None
     value: bytes
     partition: int | None = None
@@ -110,15 +136,20 @@ class Record:
 class Outbox:
     """Outputs in the order they were made. ``add`` is synchronous, so an event's outputs are in the
     outbox the moment its state changes; ``dispatch`` hands them to the producer (fast path for
-    latency), ``drain`` also waits until the broker has every one of them."""
+    latency), ``drain`` also waits until the broker has every one of them.
 
-    def __init__(self) -> None:
+    ``producer`` is Faust's transport producer (``app.producer``): its ``send`` goes straight to the
+    Kafka client, without the per-message bookkeeping of ``Topic.send``."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
         self.pending: list[Record] = []
         self.inflight: list[asyncio.Future[Any]] = []
         self.sent = 0
+        self.failed = 0  # records the producer refused (too large, unknown topic): logged and dropped
         self._lock = asyncio.Lock()
 
-    def add(self, topic: Any, key: bytes | None, value: bytes, partition: int | None = None,
+    def add(self, topic: str, key: bytes | None, value: bytes, partition: int | None = None,
             headers: list[tuple[str, bytes]] | None = None) -> None:
         self.pending.append(Record(topic, key, value, partition, headers))
 
@@ -126,11 +157,17 @@ class Outbox:
         async with self._lock:
             while self.pending:
                 record = self.pending[0]
-                future = await record.topic.send(key=record.key, value=record.value, partition=record.partition,
-                                                 headers=record.headers)
+                try:
+                    future = await self.producer.send(record.topic, record.key, record.value, record.partition,
+                                                      None, record.headers)
+                except Exception as exc:  # refused outright: never let one record stop the stream
+                    self.failed += 1
+                    log.error("the producer refused a record for %s (%d bytes): %s", record.topic,
+                              len(record.value), type(exc).__name__)
+                else:
+                    self.inflight.append(future)
+                    self.sent += 1
                 del self.pending[0]
-                self.inflight.append(future)
-                self.sent += 1
             if len(self.inflight) > 10_000:  # keep the list short between checkpoints
                 self.inflight = [f for f in self.inflight if not f.done()]
 
@@ -139,7 +176,12 @@ class Outbox:
         async with self._lock:
             futures, self.inflight = self.inflight, []
         if futures:
-            await asyncio.gather(*futures)
+            for result in await asyncio.gather(*futures, return_exceptions=True):
+                if isinstance(result, MessageSizeTooLargeError | RecordTooLargeError):
+                    self.failed += 1  # this record can never be delivered: logged and dropped
+                    log.error("a record was too large to deliver: %s", type(result).__name__)
+                elif isinstance(result, BaseException):
+                    raise result  # anything else: no checkpoint, no commit; the events are processed again
 
 
 class Checkpoint:
@@ -160,12 +202,18 @@ class Checkpoint:
             if self.before is not None:
                 self.before()
             changes = [(table, table.take_changes()) for table in self.tables]
-            await self.outbox.drain()
-            futures: list[asyncio.Future[Any]] = []
-            for table, table_changes in changes:
-                futures.extend(table.send_changes(table_changes))
+            try:
+                await self.outbox.drain()
+                futures: list[asyncio.Future[Any]] = []
+                for table, table_changes in changes:
+                    futures.extend(table.send_changes(table_changes))
+                if futures:
+                    await asyncio.gather(*futures)
+            except BaseException:
+                for table, table_changes in changes:  # failed or cancelled: those keys are still to be written
+                    table.restore_changes(table_changes)
+                raise
+            for _, table_changes in changes:
                 self.changelog_records += len(table_changes)
                 self.changelog_bytes += sum(len(v or b"") + len(k) for k, _, v in table_changes)
-            if futures:
-                await asyncio.gather(*futures)
             self.count += 1

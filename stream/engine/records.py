@@ -70,7 +70,7 @@ class TranscriptLine:
 
 def encode_lines(lines: list[TranscriptLine]) -> bytes:
     return json.dumps({"v": 1, "lines": [line.to_list() for line in lines]}, ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8", "surrogatepass")
+                      separators=(",", ":")).encode("utf-8")
 
 
 def decode_lines(raw: bytes) -> list[TranscriptLine]:
@@ -91,7 +91,8 @@ class Credit:
     first_response_ms: int | None = None
     day: str | None = None  # a conversation of this agent closed: its local day, score and fatal flag
     score: float | None = None
-    fatal: bool = False
+    fatal: int = 0
+    conversations: int = 1  # 0 when a reopened conversation closes again: only its score changes (a delta)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,8 @@ from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from stream.agents import expected_partition
 from tests.integration.harness import Proc, chat_event, http_json, produce_events, settings_for, stack_env, wait_for
-from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import EmbeddedBroker, ensure_topics, free_port
 
 pytestmark = pytest.mark.broker
 

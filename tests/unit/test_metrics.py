@@ -12,7 +12,7 @@ from api.feed import Hub
 from api.metrics import ApiCollector
 from stream.agents import Counters
 from stream.metrics import SAMPLE_EVERY, Observations, registry_for
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,9 +51,12 @@ class Alert:
     state: str = "open"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["span"] = list(self.span)
-        return data
+        # written out (not dataclasses.asdict, which deep-copies every value: 30 µs an alert)
+        return {"alert_id": self.alert_id, "rule": self.rule, "severity": self.severity, "fatal": self.fatal,
+                "conversation_id": self.conversation_id, "shop_id": self.shop_id, "agent_id": self.agent_id,
+                "team_id": self.team_id, "message_id": self.message_id, "excerpt": self.excerpt,
+                "span": list(self.span), "ts": self.ts, "ts_ms": self.ts_ms, "detected_at": self.detected_at,
+                "detail": self.detail, "revision": self.revision, "state": self.state}
 
     def to_json(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()

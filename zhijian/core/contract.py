@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,8 @@ TYPES = frozenset({"message", "conversation_started", "conversation_ended", "tra
 MAX_ID_CHARS = 128
 # 2000-01-01T00:00:00Z: anything earlier is a unit mistake (seconds sent as milliseconds).
 MIN_TS_MS = 946_684_800_000
+MAX_TS_MS = 32_503_680_000_000  # 3000-01-01: anything later is garbage (and would overflow float arithmetic)
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone UTF-16 halves decode from JSON but cannot be encoded
 
 
 class InvalidEvent(ValueError):
@@ -49,6 +52,7 @@ class ChatEvent:
 class Limits:
     max_text_chars: int = 10_000
     max_future_skew_s: float = 24 * 3600.0
+    max_value_bytes: int = 64 * 1024  # a whole event: 10,000 characters of text and the fields fit well inside
 
 
 def _required_str(obj: dict[str, Any], name: str) -> str:
@@ -59,13 +63,23 @@ def _required_str(obj: dict[str, Any], name: str) -> str:
 
 def _str_value(obj: dict[str, Any], name: str) -> str:
     value = obj[name]
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise InvalidEvent(f"field '{name}' must be a string, got {type(value).__name__}")
-    if not value.strip():
+    if not value or value.isspace():
         raise InvalidEvent(f"field '{name}' must not be empty")
     if len(value) > MAX_ID_CHARS:
         raise InvalidEvent(f"field '{name}' is longer than {MAX_ID_CHARS} characters")
+    if not value.isascii():
+        _check_text(value, name)
+    if not value.isprintable():
+        raise InvalidEvent(f"field '{name}' contains control characters")
     return value
+
+
+def _check_text(value: str, name: str) -> None:
+    """Reject lone surrogates (they decode from JSON but cannot be encoded again)."""
+    if _SURROGATE.search(value):
+        raise InvalidEvent(f"field '{name}' contains a lone surrogate (not valid Unicode text)")
 
 
 def _optional_str(obj: dict[str, Any], name: str) -> str | None:
@@ -95,7 +109,9 @@ def parse_ts(value: Any) -> int:
             f"field 'ts' must be ISO-8601 text or epoch milliseconds, got {type(value).__name__}"
         )
     if ts_ms < MIN_TS_MS:
-        raise InvalidEvent(f"field 'ts' is before 2000-01-01 ({ts_ms}); epoch seconds instead of ms?")
+        raise InvalidEvent(f"field 'ts' is before 2000-01-01 ({str(ts_ms)[:20]}); epoch seconds instead of ms?")
+    if ts_ms > MAX_TS_MS:
+        raise InvalidEvent("field 'ts' is after the year 3000")
     return ts_ms
 
 
@@ -103,14 +119,17 @@ def parse_event(raw: bytes | None, *, now_ms: int, limits: Limits = Limits()) ->
     """Validate one raw ``chat.messages`` value."""
     if raw is None or raw == b"":
         raise InvalidEvent("empty message value")
+    if len(raw) > limits.max_value_bytes:
+        raise InvalidEvent(f"value is {len(raw)} bytes, over the limit of {limits.max_value_bytes}")
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"value is not valid UTF-8 (byte {exc.start})") from None
     try:
         obj = json.loads(decoded)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+    except (ValueError, RecursionError) as exc:  # ValueError also covers numbers with thousands of digits
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else (
+            "nested too deeply" if isinstance(exc, RecursionError) else "a number is too long")
         raise InvalidEvent(f"value is not valid JSON: {reason}") from None
     if not isinstance(obj, dict):
         raise InvalidEvent(f"value must be a JSON object, got {type(obj).__name__}")
@@ -131,6 +150,8 @@ def parse_event(raw: bytes | None, *, now_ms: int, limits: Limits = Limits()) ->
         raise InvalidEvent(f"field 'text' must be a string, got {type(text_value).__name__}")
     else:
         text = text_value
+        if not text.isascii() and _SURROGATE.search(text):
+            raise InvalidEvent("field 'text' contains a lone surrogate (not valid Unicode text)")
     if len(text) > limits.max_text_chars:
         raise InvalidEvent(f"field 'text' has {len(text)} characters, over the limit of {limits.max_text_chars}")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zhijian.claims import ClaimStore
-from zhijian.users import UserStore
+from zhijian.store.claims import ClaimStore
+from zhijian.store.users import UserStore
 
 
 class AppStore(ClaimStore, UserStore):

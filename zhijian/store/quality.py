@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from detectors.rubric import Rubric
 from zhijian.scoring import AGENT_LABELS, active_labels, finding_id, findings_of, score_summary
-from zhijian.storage import Store, messages, metadata
+from zhijian.store.base import Store, messages, metadata
 
 scores = Table(
     "conversation_scores", metadata,
@@ -343,14 +343,14 @@ class QualityStore(Store):
 
     def alert_times(self, start_ms: int, end_ms: int) -> list[tuple[str, int]]:
         """(rule, ts_ms) of every alert in [start_ms, end_ms)."""
-        from zhijian.storage import alerts
+        from zhijian.store.base import alerts
 
         with self.engine.connect() as conn:
             return [(r, int(t)) for r, t in conn.execute(select(alerts.c.rule, alerts.c.ts_ms).where(
                 alerts.c.ts_ms >= start_ms, alerts.c.ts_ms < end_ms))]
 
     def waiting_alert_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
-        from zhijian.storage import alerts
+        from zhijian.store.base import alerts
 
         counts: dict[str, int] = {}
         with self.engine.connect() as conn:
