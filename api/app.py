@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
@@ -23,6 +22,7 @@ from api import conversations as conversations_api
 from api import export as export_api
 from api import floor, quality, session
 from api import ingest as ingest_api
+from api import metrics as metrics_api
 from api.auth import Auth
 from api.connections import Connections
 from api.deps import Viewer
@@ -33,7 +33,7 @@ from api.rules import router as rules_router
 from api.schemas import HealthOut, TallyOut, errors
 from api.security import SecurityHeaders, install_log_redaction
 from api.sockets import heartbeat_frame
-from api.worker import worker_url
+from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
 from zhijian.core.settings import Settings
 from zhijian.kafka.rules import follow, initial_ruleset
@@ -60,6 +60,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
     store = AppStore(settings.database_url)
+    workers = Workers(settings.worker_urls, settings.partitions)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
     connections = Connections(store.live_sessions)
@@ -94,6 +95,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             await action_feed.stop()
             await publisher.stop()
             await action_publisher.stop()
+            await workers.close()
             await ingest.stop()
             store.dispose()
 
@@ -123,20 +125,22 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent,
                                          feed_ok=lambda: feed.connected))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book),
-                       responses=errors(401, 403, 404))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book, workers),
+                       responses=errors(401, 403, 404, 503))
     app.include_router(quality.router(store, book, auth))
     app.include_router(ingest_api.router(ingest, sources, auth))
     app.include_router(check_api.router(book, auth, sources))
     app.include_router(export_api.router(store, auth))
     app.include_router(floor.router(store, auth))
+    app.include_router(metrics_api.router({"alerts": hub, "conversations": conversation_hub},
+                                          {"alerts": feed, "conversations": conversation_feed, "actions": action_feed},
+                                          workers))
 
-    async def worker_health() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            response = await client.get(worker_url(settings, "health"))
-            response.raise_for_status()
-            body: dict[str, Any] = response.json()
-            return body
+    async def worker_health() -> None:
+        states = await workers.states(fresh=True)
+        if not any(s.reachable for s in states):
+            raise RuntimeError(f"no worker reachable of {len(states)}"
+                               + (f" ({states[0].error})" if states else ""))
 
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)
@@ -158,15 +162,16 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     @app.get("/api/tally", response_model=TallyOut, responses=errors(401, 403, 503))
     async def tally(who: Viewer) -> Any:
-        """The worker's live per-agent tally, narrowed to the caller's scope."""
+        """Every agent's live tally, gathered from the workers that own them, narrowed to the caller's scope."""
         try:
-            async with httpx.AsyncClient(timeout=3.0) as client:
-                response = await client.get(worker_url(settings, "tally"))
-            response.raise_for_status()
-            agents = response.json()["agents"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError):
-            return JSONResponse({"detail": "the worker's tally is not available"}, status_code=503)
-        return {"agents": {agent: tally for agent, tally in agents.items()
+            bodies = await workers.gather(settings.topics.agent_activity, "/zhijian/tally/")
+            agents = {agent: tally for body in bodies for agent, tally in body["agents"].items()}
+        except WorkerUnavailable as exc:
+            return JSONResponse({"detail": f"the tally is not available: {exc.detail}"}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after_s)})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return JSONResponse({"detail": "the workers' tally is not available"}, status_code=503)
+        return {"agents": {agent: tally for agent, tally in sorted(agents.items())
                            if isinstance(tally, dict) and who.sees(tally)}}
 
     if DASHBOARD_DIR.is_dir():

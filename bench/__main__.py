@@ -33,6 +33,7 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import harness
+from bench.workers import worker_scaling
 from zhijian.core.corpus import jddc_path, read_jddc
 from zhijian.kafka.broker import EmbeddedBroker, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
@@ -277,6 +278,7 @@ def main() -> int:
         print(f"embedded broker memory per input event (input, outputs, changelogs, offsets): {broker_growth:.0f} "
               f"bytes; at 300 msg/s it holds about {hours:.0f} hours in 8 GiB (it frees nothing: use Apache Kafka "
               f"for a real floor)", flush=True)
+        worker_scaling(broker.bootstrap_servers, workdir, batch)  # 1, 2 and 3 workers (bench.workers)
 
         env = harness.environment(broker.bootstrap_servers, workdir, "lat")
         s = harness.create_topics(env)

@@ -30,6 +30,7 @@ from stream.engine.conversation import Outcome, policy_for, process_event, proce
 from stream.engine.records import Credit, Tick, TranscriptLine, encode_lines
 from stream.engine.tally import Partial, Tally, partial_key
 from stream.engine.timers import ConversationIndex
+from stream.metrics import OBSERVATIONS
 from stream.tables import StreamTables
 from stream.topics import StreamTopics
 from stream.writeback import Checkpoint, Outbox
@@ -134,6 +135,7 @@ class Pipeline:
         self.transcript = TranscriptBuffer()
         self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
+        self.timers_active: set[int] | None = None  # the active partitions the timer index was built for
         self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
 
     # -- chat events --------------------------------------------------------------------------
@@ -166,7 +168,8 @@ class Pipeline:
             if outcome.duplicate:
                 self.counters.duplicates += 1
                 return
-            self.apply(chat.conversation_id, outcome, partition)
+            self.apply(chat.conversation_id, outcome, partition, produced_s=getattr(message, "timestamp", None))
+            OBSERVATIONS.event(chat.ts_ms, now_ms)
         except Exception as exc:  # a bug must not stop the floor: the record goes to the dead-letter topic
             self.counters.failed += 1
             log.error("could not process a chat event (%s at offset %s:%s); dead-lettered", type(exc).__name__,
@@ -189,12 +192,13 @@ class Pipeline:
             key = key[:4096]
         self.outbox.add(self.names.deadletter, key, value, headers=deadletter_headers(reason, message, size))
 
-    def apply(self, conversation_id: str, outcome: Outcome, partition: int) -> None:
+    def apply(self, conversation_id: str, outcome: Outcome, partition: int, produced_s: float | None = None) -> None:
         """Emit an outcome's outputs (synchronously, into the outbox) and store its state."""
         key = conversation_id.encode("utf-8")
         names, counters = self.names, self.counters
         for alert in outcome.alerts:
             self.outbox.add(names.alerts, key, alert.to_json())
+            OBSERVATIONS.alert(alert.rule, alert.severity, produced_s, time.time())
         counters.alerts += len(outcome.alerts)
         for snap in outcome.snapshots:
             self.outbox.add(names.conversations, key, persistence.encode(snap))
@@ -247,6 +251,7 @@ class Pipeline:
     def apply_ticks(self, ticks: list[tuple[str, Tick]], now_ms: int) -> None:
         active = self.active_partitions()
         if active is None:
+            self.timers_active = None  # ticks dropped now are asked again after the rebuild (follow_assignment)
             return
         table = self.tables.conversations
         for conversation_id, tick in ticks:
@@ -259,6 +264,18 @@ class Pipeline:
             except Exception as exc:
                 log.error("could not apply a %s tick (%s)", tick.kind, type(exc).__name__)
             self.counters.ticks += 1
+
+    def follow_assignment(self) -> None:
+        """After a rebalance (the active partitions changed, or ticks were dropped while rebalancing): rebuild
+        the timer index from the table at once, with the levels the states have reached — so a threshold
+        crossed during the rebalance, here or on the worker that owned the partition before, is acted on now."""
+        active = self.active_partitions()
+        if active is None or active == self.timers_active:
+            return
+        self.timers_active = active
+        self.index.entries.clear()
+        self.index.waiting.clear()
+        self.resync()
 
     def resync(self) -> None:
         active = self.active_partitions()
@@ -312,6 +329,7 @@ def register(app: Any, settings: Settings) -> Pipeline:
 
     @app.timer(interval=WAITING_SCAN_S)  # type: ignore[untyped-decorator]
     async def waiting_timer() -> None:
+        pipe.follow_assignment()
         await run_ticks(pipe.index.waiting_ticks(int(time.time() * 1000)))
 
     @app.timer(interval=HOUSEKEEPING_S)  # type: ignore[untyped-decorator]

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from zhijian.kafka.offsets import verified_end_offsets
@@ -51,6 +52,21 @@ class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class VerifiedEndOffsetsConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return VerifiedEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Seek every partition to its committed offset, and a partition that has none to its beginning.
+
+        Faust (through aiokafka's seek_to_committed) seeks only partitions that have a committed offset. A
+        worker that took over a partition without one after a rebalance (its owner was killed before its
+        first commit) read nothing from it (tests/integration/test_many_workers.py, about half the runs).
+        Reading it from the start is what ``consumer_auto_offset_reset="earliest"`` promises; events already
+        in the recovered table are recognised as duplicates."""
+        await super().perform_seek()
+        fresh = [tp for tp in self.assignment()
+                 if not tp.topic.endswith("-changelog") and self._committed_offset.get(tp) is None]
+        if fresh:
+            log.info("no committed offset for %s: reading from the beginning", sorted(fresh))
+            await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in fresh))
 
     async def _handle_attached(self, commit_offsets: Mapping[Any, int]) -> None:
         # Runs right before Faust commits ``commit_offsets``: the app's checkpoint writes outputs and then
