@@ -5,6 +5,12 @@ automaton, so a message is scanned once whatever the number of rules. Regular-ex
 rules run only when their cheap screen (``requires`` / ``requires_pattern``) passes. No rule
 of the seed needs word segmentation: exception words settle word boundaries (感恩 for 恩,
 迷你 for 你) at a fraction of jieba's cost.
+
+A term may hold a slot ({你}有病: 你有病 and 您有病) or a gap (自己去…看: up to ``gap_chars``
+characters of the same clause between the parts; the first part screens the regular
+expression). ``sound_terms`` are also matched in the sound view (detectors/sound.py), a second
+automaton over homophones and pinyin. Rules with ``quoted_ok`` ignore hits inside quotation
+marks and 《》 (an agent quoting the customer or a title).
 """
 
 from __future__ import annotations
@@ -18,12 +24,24 @@ import ahocorasick
 
 from detectors.findings import Finding
 from detectors.normalise import Normalised, Normaliser
-from detectors.ruleset import SENDERS, Rule, RuleSet
+from detectors.ruleset import GAP, SENDERS, Rule, RuleSet, expand_slots
+from detectors.sound import sound_of, sound_view
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
 Span = tuple[int, int]
 TERM, EXCEPTION, TRIGGER = 0, 1, 2  # what an automaton word means for its rule
+_CLAUSE_END = "。!?;\n"  # a gap never runs across these (after normalisation ！？； read as !?;)
+_QUOTED = re.compile(r'“[^“”]{1,60}”|"[^"]{1,60}"|「[^「」]{1,60}」|『[^『』]{1,60}』|《[^《》]{1,60}》|‘[^‘’]{1,60}’'
+                     r"|〈[^〈〉]{1,60}〉|【[^【】]{1,60}】")
+_QUOTE_OPENERS = re.compile(r'[“"「『《‘〈【]')
+
+
+def gap_pattern(term: str, gap: int, normalise: Normaliser) -> tuple[str, str]:
+    """(first part, regular expression) for a term with gaps: 自己去…看 → 自己去[^。!?;\n]{0,6}看."""
+    parts = [normalise(part).text for part in term.split(GAP)]
+    between = f"[^{re.escape(_CLAUSE_END)}]{{0,{gap}}}?"
+    return parts[0], between.join(re.escape(part) for part in parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +58,27 @@ class _SenderRules:
 
     def __init__(self, rules: list[tuple[int, Rule]], normalise: Normaliser) -> None:
         words: dict[str, list[tuple[int, int]]] = {}
+        gapped: dict[int, list[str]] = {}
         for index, rule in rules:
             for kind, listed in ((TERM, rule.terms), (EXCEPTION, rule.exceptions), (TRIGGER, rule.requires)):
-                for word in listed:
-                    words.setdefault(normalise(word).text, []).append((index, kind))
-        self.automaton: ahocorasick.Automaton | None = None
-        if words:
-            self.automaton = ahocorasick.Automaton()
-            for word, entries in words.items():
-                self.automaton.add_word(word, (len(word), tuple(entries)))
-            self.automaton.make_automaton()
+                for term in listed:
+                    for word in expand_slots(term):
+                        if kind == TERM and GAP in word:
+                            first, pattern = gap_pattern(word, rule.gap_chars, normalise)
+                            gapped.setdefault(index, []).append(pattern)
+                            words.setdefault(first, []).append((index, TRIGGER))
+                        else:
+                            words.setdefault(normalise(word).text, []).append((index, kind))
+        self.automaton = _automaton(words)
+        sounds: dict[str, list[tuple[int, int]]] = {}
+        for index, rule in rules:
+            for term in rule.sound_terms:
+                for word in expand_slots(term):
+                    sound = sound_of(normalise(word).text)
+                    if sound is not None:
+                        sounds.setdefault(sound, []).append((index, TERM))
+        self.sound_automaton = _automaton(sounds)
+        self.quoted_ok = frozenset(index for index, rule in rules if rule.quoted_ok)
         screens = sorted({rule.requires_pattern for _, rule in rules if rule.patterns and rule.requires_pattern})
         self.screens = tuple(re.compile(screen) for screen in screens)  # each runs at most once per message
         self.regex_rules = tuple(
@@ -62,7 +91,21 @@ class _SenderRules:
             )
             for index, rule in rules
             if rule.patterns
+        ) + tuple(
+            _RegexRule(index=index, patterns=tuple(re.compile(p) for p in patterns), gated=True, screen=-1,
+                       validator=None)
+            for index, patterns in gapped.items()
         )
+
+
+def _automaton(words: dict[str, list[tuple[int, int]]]) -> ahocorasick.Automaton | None:
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for word, entries in words.items():
+        automaton.add_word(word, (len(word), tuple(entries)))
+    automaton.make_automaton()
+    return automaton
 
 
 def _merge(spans: list[Span]) -> list[Span]:
@@ -114,6 +157,12 @@ class Detector:
                         excepted.setdefault(index, []).append(span)
                     else:
                         triggered.add(index)
+        if compiled.sound_automaton is not None:
+            view = sound_view(norm.text)
+            for end, (length, entries) in compiled.sound_automaton.iter(view.text):
+                span = view.span(end - length + 1, end + 1)
+                for index, _ in entries:
+                    hits.setdefault(index, []).append(span)
         screened: list[bool | None] = [None] * len(compiled.screens)
         for regex_rule in compiled.regex_rules:
             if regex_rule.gated and regex_rule.index not in triggered:
@@ -130,8 +179,14 @@ class Detector:
                         hits.setdefault(regex_rule.index, []).append(match.span())
         if not hits:
             return []
+        quoted: list[Span] | None = None
         findings: list[Finding] = []
         for index, spans in hits.items():
+            if index in compiled.quoted_ok:
+                if quoted is None:
+                    quoted = ([m.span() for m in _QUOTED.finditer(norm.text)]
+                              if _QUOTE_OPENERS.search(norm.text) else [])
+                spans = [(a, b) for a, b in spans if not any(lo < a and b < hi for lo, hi in quoted)]
             kept = self._keep(index, spans, excepted.get(index, ()), norm)
             if kept:
                 findings.extend(self._finding(self.rules[index], span, norm, text) for span in _merge(kept))

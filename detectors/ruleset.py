@@ -39,6 +39,7 @@ from typing import Any
 
 from detectors.findings import SEVERITIES
 from detectors.rubric import parse_rubric
+from detectors.sound import sound_of
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
@@ -73,6 +74,9 @@ class Rule:
     validator: str | None = None
     context_exceptions: tuple[str, ...] = ()
     context_chars: int = 8
+    sound_terms: tuple[str, ...] = ()  # also matched by sound: homophones and pinyin (detectors/sound.py)
+    gap_chars: int = 6  # a term written 自己去…看 allows up to this many characters (within a clause) at …
+    quoted_ok: bool = False  # a hit inside quotation marks or 《》 is a quote, not a violation
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +171,19 @@ def _check_regex(pattern: str, where: str) -> None:
 
 
 _RULE_FIELDS = {f for f in Rule.__dataclass_fields__}
-_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions"}
+_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions", "sound_terms"}
+SLOTS = {"{你}": ("你", "您")}  # a term written {你}有病 stands for 你有病 and 您有病
+GAP = "…"
+
+
+def expand_slots(word: str) -> list[str]:
+    """The words a term with slots stands for (itself if it has none)."""
+    words = [word]
+    for slot, fillers in SLOTS.items():
+        words = [w.replace(slot, filler, 1) for w in words for filler in fillers] if slot in word else words
+        while any(slot in w for w in words):
+            words = [w.replace(slot, filler, 1) for w in words for filler in fillers]
+    return words
 
 
 def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
@@ -189,8 +205,16 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         raise RuleSetError(f"{where}: severity must be one of {SEVERITIES}")
     if rule.validator is not None and rule.validator not in VALIDATORS:
         raise RuleSetError(f"{where}: unknown validator {rule.validator!r} (known: {', '.join(VALIDATORS)})")
-    if not (rule.terms or rule.patterns):
-        raise RuleSetError(f"{where}: a rule needs terms or patterns")
+    if not (rule.terms or rule.patterns or rule.sound_terms):
+        raise RuleSetError(f"{where}: a rule needs terms, sound_terms or patterns")
+    if not isinstance(rule.gap_chars, int) or not 0 < rule.gap_chars <= 20:
+        raise RuleSetError(f"{where}: gap_chars must be an integer from 1 to 20")
+    for term in rule.terms:
+        if GAP in term and (term.startswith(GAP) or term.endswith(GAP) or GAP * 2 in term):
+            raise RuleSetError(f"{where}: {term!r}: … stands between two parts of a phrase")
+    for term in rule.sound_terms:
+        if any(sound_of(word) is None for word in expand_slots(term)):
+            raise RuleSetError(f"{where}.sound_terms: {term!r} is not two or more Chinese syllables")
     if not isinstance(rule.throttle_s, int | float) or rule.throttle_s < 0:
         raise RuleSetError(f"{where}: throttle_s must be a number ≥ 0")
     for pattern in (*rule.patterns, *([rule.requires_pattern] if rule.requires_pattern else [])):
@@ -373,7 +397,7 @@ def _apply_override(base: RuleSet, where: str, override: Mapping[str, Any]) -> R
             elif name != "id":
                 merged[name] = value
         merged = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
-        if merged["terms"] == [] and not merged["patterns"]:
+        if merged["terms"] == [] and not merged["patterns"] and not merged["sound_terms"]:
             merged["enabled"] = False  # every term removed (a shop that allows all particles)
             merged["terms"] = list(current.terms)
         rules[patch["id"]] = parse_rule(merged, spot)
