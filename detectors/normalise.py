@@ -123,12 +123,14 @@ class Normaliser:
         # Fillers between two CJK characters, one of which stands alone (你 有 病), so two clauses
         # the writer separated with a space (稍等哈  给您查) stay apart.
         # ASCII punctuation (. ~ , - _ *) joins only two characters that both stand alone (你.有.病,
-        # 傻~逼), so 好的,您稍等 stays as written.
+        # 傻~逼), so 好的,您稍等 stays as written; . * _ · inside a word always join (投.诉).
         self._filler_run = re.compile(
             rf"(?<![\u4e00-\u9fff][\u4e00-\u9fff])(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff])"
             rf"|(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
             rf"|(?<![\u4e00-\u9fff][\u4e00-\u9fff])(?<=[\u4e00-\u9fff])(?:{_FILLER}|[.,~\-*])+"
             rf"(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
+            # a dot or asterisk inside a word never separates clauses in Chinese (投.诉, 骗*子)
+            rf"|(?<=[\u4e00-\u9fff])[.*_·]{{1,3}}(?=[\u4e00-\u9fff])"
         )
         self._joinable_after_cjk = re.compile(rf"[\u4e00-\u9fff](?:{_FILLER}|[.,~])")
         self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
