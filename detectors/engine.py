@@ -19,12 +19,14 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import ahocorasick
 
 from detectors.findings import Finding
+from detectors.model import MODEL_PATH, LabelModel, Opinion, load_model, ngrams
 from detectors.normalise import Normalised, Normaliser
-from detectors.ruleset import GAP, SENDERS, Rule, RuleSet, expand_slots
+from detectors.ruleset import GAP, SENDERS, ModelLabel, Rule, RuleSet, expand_slots, parse_model
 from detectors.sound import sound_of, sound_view
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
@@ -35,6 +37,14 @@ _CLAUSE_END = "。!?;\n"  # a gap never runs across these (after normalisation �
 _QUOTED = re.compile(r'“[^“”]{1,60}”|"[^"]{1,60}"|「[^「」]{1,60}」|『[^『』]{1,60}』|《[^《》]{1,60}》|‘[^‘’]{1,60}’'
                      r"|〈[^〈〉]{1,60}〉|【[^【】]{1,60}】")
 _QUOTE_OPENERS = re.compile(r'[“"「『《‘〈【]')
+
+
+def _quoted_spans(text: str) -> list[Span]:
+    """Quotations and titles in ``text``; a quotation that is the whole message is the writer's own words."""
+    if not _QUOTE_OPENERS.search(text):
+        return []
+    stripped = text.strip(" .!?~,。")
+    return [m.span() for m in _QUOTED.finditer(text) if m.group().startswith("《") or m.group() != stripped]
 
 
 def gap_pattern(term: str, gap: int, normalise: Normaliser) -> tuple[str, str]:
@@ -122,9 +132,15 @@ def _merge(spans: list[Span]) -> list[Span]:
 
 
 class Detector:
-    """A rule set compiled for matching. Immutable and safe to share between tasks."""
+    """A rule set compiled for matching. Immutable and safe to share between tasks.
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    With ``[model]`` settings in the rule set and a weights file, the learned second opinion
+    runs after the rules for the labels it knows, on messages where the rules found nothing of
+    that label: from the ``alert`` threshold its finding counts and alerts like a rule's; from
+    ``review`` it is returned only when asked for (``review=True``), marked ``review_only``.
+    """
+
+    def __init__(self, ruleset: RuleSet, model_path: Path = MODEL_PATH) -> None:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.normalise = Normaliser(ruleset.variants)
@@ -137,13 +153,58 @@ class Detector:
         self._context = tuple(
             tuple(self.normalise(word).text for word in rule.context_exceptions) for rule in self.rules
         )
+        settings = parse_model(ruleset.model) if ruleset.model else {}
+        model = load_model(model_path) if any(s.enabled for s in settings.values()) else None
+        self.model_orders = model.orders if model is not None else ()
+        self._models: dict[str, tuple[tuple[LabelModel, ModelLabel], ...]] = {
+            sender: tuple((m, settings[m.label]) for m in (model.for_sender(sender) if model else ())
+                          if m.label in settings and settings[m.label].enabled)
+            for sender in SENDERS
+        }
 
-    def detect(self, text: str, sender: str) -> list[Finding]:
-        """Findings for one message from ``sender`` ("agent" or "customer"), in text order."""
+    def detect(self, text: str, sender: str, *, review: bool = False) -> list[Finding]:
+        """Findings for one message from ``sender`` ("agent" or "customer"), in text order.
+
+        ``review``: also return the model's review-only findings (for the QA review queue).
+        """
         compiled = self._by_sender.get(sender)
         if compiled is None or not text:
             return []
         norm = self.normalise(text)
+        findings = self._rule_findings(text, norm, compiled)
+        models = self._models[sender]
+        if models:
+            found = {f.label for f in findings}
+            grams: set[str] | None = None
+            for model, setting in models:
+                if model.label in found:
+                    continue  # the rules already said so: one finding, not two
+                if grams is None:
+                    grams = ngrams(norm.text, self.model_orders)
+                opinion = model.score(grams)
+                if opinion.score >= setting.alert or (review and opinion.score >= setting.review):
+                    review_only = opinion.score < setting.alert
+                    findings.append(Finding(
+                        label=model.label, rule_id=f"model.{model.label}", start=0, end=len(text), matched=text,
+                        severity=setting.severity, fatal=False, alert=not review_only, ruleset=self.version,
+                        source="model", score=round(opinion.score, 4), evidence=opinion.evidence,
+                        review_only=review_only,
+                    ))
+        return findings
+
+    def opinions(self, text: str, sender: str) -> list[Opinion]:
+        """The model's scores for every enabled label of ``sender``, whatever the rules say (for evaluation)."""
+        models = self._models.get(sender, ())
+        if not models or not text:
+            return []
+        grams = ngrams(self.normalise(text).text, self.model_orders)
+        return [model.score(grams) for model, _ in models]
+
+    def model_setting(self, label: str) -> ModelLabel | None:
+        return next((setting for models in self._models.values() for model, setting in models
+                     if model.label == label), None)
+
+    def _rule_findings(self, text: str, norm: Normalised, compiled: _SenderRules) -> list[Finding]:
         hits: dict[int, list[Span]] = {}
         excepted: dict[int, list[Span]] = {}
         triggered: set[int] = set()
@@ -184,8 +245,7 @@ class Detector:
         for index, spans in hits.items():
             if index in compiled.quoted_ok:
                 if quoted is None:
-                    quoted = ([m.span() for m in _QUOTED.finditer(norm.text)]
-                              if _QUOTE_OPENERS.search(norm.text) else [])
+                    quoted = _quoted_spans(norm.text)
                 spans = [(a, b) for a, b in spans if not any(lo < a and b < hi for lo, hi in quoted)]
             kept = self._keep(index, spans, excepted.get(index, ()), norm)
             if kept:
@@ -243,5 +303,7 @@ class RuleBook:
                 self._detectors[key] = detector
         return detector
 
-    def detect(self, text: str, sender: str, shop_id: str | None = None) -> list[Finding]:
-        return self.detector(shop_id).detect(text, sender)
+    def detect(self, text: str, sender: str, shop_id: str | None = None, *, review: bool = False) -> list[Finding]:
+        """Findings that count (rules, and the model above its alert threshold); with ``review``,
+        also the model's review-only findings for the QA queue."""
+        return self.detector(shop_id).detect(text, sender, review=review)
