@@ -250,8 +250,14 @@ class Detector:
             kept = self._keep(index, spans, excepted.get(index, ()), norm)
             if kept:
                 findings.extend(self._finding(self.rules[index], span, norm, text) for span in _merge(kept))
-        findings.sort(key=lambda f: (f.start, f.end, f.rule_id))
-        return findings
+        findings.sort(key=lambda f: (f.start, -f.end, f.rule_id))
+        # two rules of one label on overlapping text are one finding (it counts once toward the score)
+        unique: list[Finding] = []
+        for finding in findings:
+            if not any(k.label == finding.label and k.start < finding.end and finding.start < k.end for k in unique):
+                unique.append(finding)
+        unique.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return unique
 
     def _keep(self, index: int, spans: list[Span], excepted: tuple[Span, ...] | list[Span],
               norm: Normalised) -> list[Span]:
