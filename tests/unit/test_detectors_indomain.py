@@ -1,0 +1,61 @@
+"""Regression floors on the in-domain sets: frozen test splits, evasions, look-alikes.
+
+The floors sit a little under the figures ``zhijian eval`` printed when they were set (see the
+README table), so a change that loses recall or precision fails here. The frozen splits were
+never used to train the model or to choose a threshold; the evasion and look-alike suites are
+regression suites (the rules were written with them in view).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from detectors import Detector, load_ruleset
+from detectors.evaluation import (
+    INDOMAIN_DIR,
+    SPLITS,
+    evaluate_evasions,
+    evaluate_lookalikes,
+    evaluate_split,
+    read_jsonl,
+    read_split,
+)
+
+DETECTOR = Detector(load_ruleset())
+
+# label file → (precision floor, recall floor) for rules and model together, as shipped
+FLOORS = {
+    "conflict": (0.93, 0.60),
+    "deflection": (0.93, 0.60),
+    "customer_anger": (0.93, 0.45),
+    "pii": (0.97, 0.88),
+}
+
+
+def test_the_frozen_splits_are_big_enough() -> None:
+    for name, label in SPLITS.items():
+        rows = read_split(name, "test")
+        assert sum(label in row["labels"] for row in rows) >= 150, name
+        assert sum(label not in row["labels"] for row in rows) >= 150, name
+
+
+@pytest.mark.parametrize("name", sorted(FLOORS))
+def test_frozen_split_floors(name: str) -> None:
+    result = evaluate_split(read_split(name, "test"), SPLITS[name], DETECTOR)
+    precision, recall = FLOORS[name]
+    assert result.combined.precision >= precision, result.combined.false_positives
+    assert result.combined.recall >= recall, len(result.combined.misses)
+    # the model only adds: together never below the rules alone
+    assert result.combined.recall >= result.rules.recall
+
+
+def test_evasions_are_caught() -> None:
+    suite = evaluate_evasions(read_jsonl(INDOMAIN_DIR / "evasions.jsonl"), DETECTOR)
+    assert suite.total >= 80
+    assert suite.rate >= 0.95, suite.failures
+
+
+def test_lookalikes_raise_no_alarm() -> None:
+    suite = evaluate_lookalikes(read_jsonl(INDOMAIN_DIR / "lookalikes.jsonl"), DETECTOR)
+    assert suite.total >= 80
+    assert suite.failures == []
