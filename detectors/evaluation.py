@@ -88,6 +88,7 @@ class SplitScore:
     rules: LabelScore
     model: LabelScore | None  # None: no model for this label
     combined: LabelScore
+    queued: LabelScore | None = None  # what reaches anyone: alerts plus the model's review-only findings
 
 
 def _tally(score: LabelScore, want: bool, got: bool, text: str) -> None:
@@ -105,16 +106,19 @@ def _tally(score: LabelScore, want: bool, got: bool, text: str) -> None:
 def evaluate_split(rows: Sequence[dict[str, Any]], label: str, detector: Detector) -> SplitScore:
     """Rules alone, the model alone (score ≥ its alert threshold) and both as shipped, for ``label``."""
     setting = detector.model_setting(label)
-    result = SplitScore(label, len(rows), LabelScore(), LabelScore() if setting else None, LabelScore())
+    result = SplitScore(label, len(rows), LabelScore(), LabelScore() if setting else None, LabelScore(),
+                        LabelScore() if setting else None)
     for row in rows:
         want = label in row["labels"]
         findings = detector.detect(row["text"], row["sender"])
         rules = any(f.label == label and f.source == "rule" for f in findings)
         _tally(result.rules, want, rules, row["text"])
         _tally(result.combined, want, label in labels_of(findings), row["text"])
-        if setting is not None and result.model is not None:
+        if setting is not None and result.model is not None and result.queued is not None:
             scores = {o.label: o.score for o in detector.opinions(row["text"], row["sender"])}
             _tally(result.model, want, scores.get(label, 0.0) >= setting.alert, row["text"])
+            queued = label in labels_of(detector.detect(row["text"], row["sender"], review=True))
+            _tally(result.queued, want, queued, row["text"])
     return result
 
 
@@ -125,11 +129,12 @@ def read_split(label_file: str, split: str = "test", folder: Path = INDOMAIN_DIR
 
 def format_splits(results: Sequence[SplitScore], title: str) -> str:
     lines = [title, f"{'label':15} {'rows':>5} {'pos':>4}  {'rules P':>7} {'R':>5}  {'model P':>7} {'R':>5}"
-                    f"  {'combined P':>10} {'R':>5}"]
+                    f"  {'combined P':>10} {'R':>5}  {'+review P':>9} {'R':>5}"]
     for r in results:
         model = f"{r.model.precision:7.3f} {r.model.recall:5.3f}" if r.model else f"{'–':>7} {'–':>5}"
+        queued = f"{r.queued.precision:9.3f} {r.queued.recall:5.3f}" if r.queued else f"{'–':>9} {'–':>5}"
         lines.append(f"{r.label:15} {r.rows:5d} {r.combined.support:4d}  {r.rules.precision:7.3f} "
-                     f"{r.rules.recall:5.3f}  {model}  {r.combined.precision:10.3f} {r.combined.recall:5.3f}")
+                     f"{r.rules.recall:5.3f}  {model}  {r.combined.precision:10.3f} {r.combined.recall:5.3f}  {queued}")
     return "\n".join(lines)
 
 

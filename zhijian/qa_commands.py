@@ -95,7 +95,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if results:
         print(format_splits(results, f"frozen test splits ({indomain.name}/<label>.test.jsonl), profile "
                                      f"{detector.ruleset.profile or '(none)'}, rule set {book.ruleset.version}; "
-                                     "model = its alert threshold alone, combined = as shipped"))
+                                     "model = its alert threshold alone, combined = as shipped (alerts and score), "
+                                     "+review = also the model's review-only findings (QA queue)"))
         if args.verbose:
             for result in results:
                 print("\n".join(f"  missed {result.label}: {text}" for text in result.combined.misses))

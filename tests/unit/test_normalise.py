@@ -37,7 +37,8 @@ def test_punctuation_joins_and_folds(text: str, expected: str) -> None:
     assert Normaliser({})(text).text == expected
 
 
-@pytest.mark.parametrize("text", ["你.有.病", "a，你 有 病！", "ＱＱ：你~有~病", "您好，这边你-有-病吧，稍等", "妳.有.病"])
+@pytest.mark.parametrize("text", ["你.有.病", "a，你 有 病！", "ＱＱ：你~有~病", "您好，这边你-有-病吧，稍等",
+                                  "妳.有.病"])
 def test_offsets_map_back_exactly(text: str) -> None:
     norm = Normaliser({"妳": "你"})(text)
     start = norm.text.index("你有病")
