@@ -181,8 +181,9 @@ class Detector:
                     continue  # the rules already said so: one finding, not two
                 if grams is None:
                     grams = ngrams(norm.text, self.model_orders)
-                opinion = model.score(grams)
-                if opinion.score >= setting.alert or (review and opinion.score >= setting.review):
+                probability = model.probability(grams)
+                if probability >= setting.alert or (review and probability >= setting.review):
+                    opinion = model.score(grams)
                     review_only = opinion.score < setting.alert
                     findings.append(Finding(
                         label=model.label, rule_id=f"model.{model.label}", start=0, end=len(text), matched=text,

@@ -23,10 +23,12 @@ from typing import Any
 
 MODEL_PATH = Path(__file__).with_name("models") / "second_opinion.json"
 FORMAT = "zhijian-ngram-lr/1"
+MAX_CHARS = 300  # the model reads a message's first 300 characters (longer ones are rare and cost the most)
 
 
 def ngrams(text: str, orders: tuple[int, ...] = (1, 2, 3)) -> set[str]:
-    """The distinct character n-grams of ``text`` (whitespace kept: the model learns what it means)."""
+    """The distinct character n-grams of ``text[:MAX_CHARS]`` (whitespace kept: the model learns what it means)."""
+    text = text[:MAX_CHARS]
     grams: set[str] = set()
     length = len(text)
     for n in orders:
@@ -48,19 +50,16 @@ class LabelModel:
     bias: float
     weights: Mapping[str, float]
 
+    def probability(self, grams: set[str]) -> float:
+        """The probability alone: one C-level pass over the n-grams (the per-message hot path)."""
+        total = self.bias + sum(filter(None, map(self.weights.get, grams)))
+        return 1.0 / (1.0 + math.exp(-total)) if total > -60 else 0.0
+
     def score(self, grams: set[str], evidence: int = 3) -> Opinion:
+        """The probability and the ``evidence`` n-grams present that weigh most toward the label."""
         weights = self.weights
-        total = self.bias
-        present: list[tuple[float, str]] = []
-        for gram in grams:
-            weight = weights.get(gram)
-            if weight is not None:
-                total += weight
-                if weight > 0:
-                    present.append((weight, gram))
-        present.sort(reverse=True)
-        probability = 1.0 / (1.0 + math.exp(-total)) if total > -60 else 0.0
-        return Opinion(self.label, probability, tuple(gram for _, gram in present[:evidence]))
+        present = sorted(((weights[g], g) for g in grams if weights.get(g, 0.0) > 0), reverse=True)
+        return Opinion(self.label, self.probability(grams), tuple(gram for _, gram in present[:evidence]))
 
 
 @dataclass(frozen=True, slots=True)
