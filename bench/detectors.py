@@ -5,7 +5,6 @@ Run as part of ``make bench`` or alone: ``python -m bench.detectors``.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Sequence
 
