@@ -272,7 +272,7 @@ def format_corpus_report(report: CorpusReport, source: str, *, list_all: bool = 
     ]
     for label in LABELS:
         count = report.findings.get(label, 0)
-        if not count:
+        if not count and not report.review.get(label, 0):
             continue
         sender = "customer" if label == "customer_anger" else "agent"
         lines.append(
