@@ -135,14 +135,21 @@ class Normaliser:
         self._joinable_after_cjk = re.compile(rf"[\u4e00-\u9fff](?:{_FILLER}|[.,~])")
         self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
 
+    def _fold(self, text: str) -> str:
+        """NFKC and lower case for the characters they turn into other letters or digits, one at a time,
+        so the fast path and the offset map (``_slow``) always agree (… stays …, not ...)."""
+        return self._nfkc_changes.sub(lambda m: unicodedata.normalize("NFKC", m.group()).lower(), text)
+
     def __call__(self, text: str) -> Normalised:
         quick = text
         if self._nfkc_changes.search(text):
-            quick = unicodedata.normalize("NFKC", text).lower()
+            quick = self._fold(text)
             if len(quick) != len(text) or self._invisible.search(quick):
                 return self._slow(text)
         if self._traditional.search(quick):
             quick = quick.translate(self._table)
+            if len(quick) != len(text):  # a variant that maps one character to several
+                return self._slow(text)
         out = quick
         if self._joinable_after_cjk.search(out):
             out = self._filler_run.sub("", out)
@@ -164,7 +171,7 @@ class Normaliser:
 
     def _per_character(self, text: str) -> tuple[str, list[int], list[int]]:
         """NFKC, lower, simplify and drop invisible characters, remembering each one's origin."""
-        quick = unicodedata.normalize("NFKC", text).lower().translate(self._table)
+        quick = self._fold(text).translate(self._table)
         if len(quick) == len(text):
             starts = list(range(len(text)))
             ends = list(range(1, len(text) + 1))
@@ -173,7 +180,7 @@ class Normaliser:
         chars: list[str] = []
         starts = []
         for index, original in enumerate(text):
-            for char in unicodedata.normalize("NFKC", original).lower().translate(self._table):
+            for char in self._fold(original).translate(self._table):
                 if unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
                     chars.append(char)
                     starts.append(index)

@@ -139,3 +139,21 @@ def test_context_exceptions(text: str, sender: str) -> None:
 def test_card_number_after_its_name_is_a_leak_even_without_luhn() -> None:
     assert "pii_leak" in labels("他的银行卡号6217002870012345678，您转账吧")
     assert "pii_leak" not in labels("京东E卡卡号6228898965130347，已发到您的邮箱")
+
+
+def test_the_fast_path_and_the_offset_map_always_agree() -> None:
+    """Random mixes of the hard cases: the quick text equals the mapped one, and every span maps inside."""
+    import random
+
+    normalise = Normaliser({"妳": "你", "💰": "钱"})
+    pieces = ["你有病", "ni you bing", "。，！？.~-_*·", "abc ", "0123", "《》“”", "\u200b", "😡💰", "ＱＡ１", "妳妳",
+              "哦嗯", "…", " \n", "é", "ﬁ", "Ⅻ", "İ"]
+    rng = random.Random(5)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces)[rng.randrange(0, 2):] for _ in range(rng.randrange(1, 9)))
+        norm = normalise(text)
+        if norm.rebuild is not None:
+            assert norm.rebuild().text == norm.text, text
+        for i in range(len(norm.text)):
+            lo, hi = norm.original_span(i, i + 1)
+            assert 0 <= lo < hi <= len(text), text
