@@ -8,6 +8,8 @@ regression suites (the rules were written with them in view).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from detectors import Detector, load_ruleset
@@ -66,3 +68,17 @@ def test_lookalikes_raise_no_alarm() -> None:
     suite = evaluate_lookalikes(read_jsonl(INDOMAIN_DIR / "lookalikes.jsonl"), DETECTOR)
     assert suite.total >= 80
     assert suite.failures == []
+
+
+def test_eval_and_train_say_what_is_missing_instead_of_failing(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from zhijian.cli import main
+
+    assert main(["eval", "--jddc", str(tmp_path / "absent.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "frozen test splits" in out and "false-positive scan skipped" in out
+    assert "lookalikes: 110/110 without an alarm" in out
+    assert main(["train", "--cold", str(tmp_path), "--jddc", str(tmp_path / "absent.txt"),
+                 "--out", str(tmp_path / "w.json")]) == 2
+    assert "needs the shared corpora" in capsys.readouterr().err
+    assert not (tmp_path / "w.json").exists()
