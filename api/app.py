@@ -11,21 +11,33 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import alerts as alerts_api
+from api import check as check_api
 from api import conversations as conversations_api
-from api import quality, session
+from api import export as export_api
+from api import floor, quality, session
+from api import ingest as ingest_api
 from api.auth import Auth
+from api.connections import Connections
+from api.deps import Viewer
 from api.feed import Hub, TopicFeed
+from api.login_guard import LoginGuard
 from api.publisher import Publisher
 from api.rules import router as rules_router
+from api.schemas import HealthOut, TallyOut, errors
+from api.security import SecurityHeaders, install_log_redaction
+from api.sockets import heartbeat_frame
+from api.worker import worker_url
 from detectors import RuleBook
-from stream.rules import follow, initial_ruleset
-from zhijian.appstore import AppStore
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.rules import follow, initial_ruleset
+from zhijian.store.app import AppStore
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
@@ -41,29 +53,40 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
 def create_app(settings: Settings, token: str) -> FastAPI:
     hub = Hub()
     recent = alerts_api.RecentAlerts()
-    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember)
+    # from a little before the end: a socket's replay needs the recent alerts SQL may not have yet
+    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember,
+                     backfill=1000)
     conversation_hub = Hub()
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
     store = AppStore(settings.database_url)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
+    connections = Connections(store.live_sessions)
+    guard = LoginGuard()
     publisher = Publisher(settings.bootstrap_servers, settings.topics.rules)
     action_publisher = Publisher(settings.bootstrap_servers, settings.topics.alert_actions)
     # claims and resolutions reach every dashboard through the same hub as the alerts
     action_feed = TopicFeed(settings.bootstrap_servers, settings.topics.alert_actions, hub)
+    ingest = ingest_api.Ingest(settings)  # POST /api/events: its own producer, started below
+    sources = ingest_api.SourceResolver(store, auth, book)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after uvicorn configured its loggers
         await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
+        connections.start()
         feed.start()
         conversation_feed.start()
         action_feed.start()
+        await ingest.start()
         follower = asyncio.create_task(follow(settings.bootstrap_servers, settings.topics.rules, book))
         try:
             yield
         finally:
             follower.cancel()
+            await connections.stop()
+            guard.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
             await feed.stop()
@@ -71,21 +94,46 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             await action_feed.stop()
             await publisher.stop()
             await action_publisher.stop()
+            await ingest.stop()
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every 422 in FastAPI's own shape (a list of errors), whoever raised it."""
+        if exc.status_code == 422 and not isinstance(exc.detail, list):
+            detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc.detail), "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422, headers=exc.headers)
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # e.g. not UTF-8: like bad JSON
+            detail = [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not valid JSON", "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, exc)
     app.state.hub = hub
     app.state.feed = feed
     app.state.store = store
-    app.include_router(session.router(store, auth))
-    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
+    app.state.auth = auth
+    app.state.connections = connections
+
+    async def conversation_heartbeat() -> dict[str, Any]:
+        return heartbeat_frame(conversation_feed.connected)
+    app.state.conversation_heartbeat = conversation_heartbeat
+    app.include_router(session.router(store, auth, connections, guard))
+    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent,
+                                         feed_ok=lambda: feed.connected))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book),
+                       responses=errors(401, 403, 404))
     app.include_router(quality.router(store, book, auth))
+    app.include_router(ingest_api.router(ingest, sources, auth))
+    app.include_router(check_api.router(book, auth, sources))
+    app.include_router(export_api.router(store, auth))
+    app.include_router(floor.router(store, auth))
 
     async def worker_health() -> dict[str, Any]:
         async with httpx.AsyncClient(timeout=2.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/health/")
+            response = await client.get(worker_url(settings, "health"))
             response.raise_for_status()
             body: dict[str, Any] = response.json()
             return body
@@ -93,7 +141,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut,
+             responses={503: {"model": HealthOut, "description": "a component is down (named, with the reason)"}})
     async def healthz() -> JSONResponse:
         problems: dict[str, str] = {}
         await asyncio.gather(
@@ -101,15 +150,24 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             _check("worker", worker_health, problems),
             _check("database", database_health, problems),
         )
-        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database")}
+        if not feed.connected:
+            problems["feed"] = feed.status  # this process's live alerts: sockets get nothing without it
+        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database", "feed")}
         code = 503 if problems else 200
         return JSONResponse({"ok": not problems, "components": components}, status_code=code)
 
-    @app.get("/api/tally", dependencies=[Depends(auth.allowed("view"))])
-    async def tally() -> Any:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/tally/")
-        return JSONResponse(response.json(), status_code=response.status_code)
+    @app.get("/api/tally", response_model=TallyOut, responses=errors(401, 403, 503))
+    async def tally(who: Viewer) -> Any:
+        """The worker's live per-agent tally, narrowed to the caller's scope."""
+        try:
+            async with httpx.AsyncClient(timeout=3.0) as client:
+                response = await client.get(worker_url(settings, "tally"))
+            response.raise_for_status()
+            agents = response.json()["agents"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return JSONResponse({"detail": "the worker's tally is not available"}, status_code=503)
+        return {"agents": {agent: tally for agent, tally in agents.items()
+                           if isinstance(tally, dict) and who.sees(tally)}}
 
     if DASHBOARD_DIR.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

@@ -9,15 +9,21 @@ import json
 from typing import Annotated, Any, Literal
 
 import httpx
-from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
+from fastapi import APIRouter, Depends, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import id_path
 from api.feed import Hub
 from api.sockets import serve, websocket_user
-from zhijian.settings import Settings
-from zhijian.storage import Store
-from zhijian.users import Principal
+from api.worker import worker_url
+from detectors import RuleBook
+from detectors.timing_policy import TimingPolicy
+from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
+from zhijian.core.alerts import iso_from_ms
+from zhijian.core.settings import Settings
+from zhijian.store.quality import QualityStore
+from zhijian.store.users import Principal
 
 
 def without_transcript(payload: str) -> str:
@@ -28,7 +34,28 @@ def without_transcript(payload: str) -> str:
     return json.dumps(body, ensure_ascii=False)
 
 
-def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
+SENDER_KINDS = {"customer": CUSTOMER, "agent": AGENT, "bot": BOT, "transferred": TRANSFER, "ended": ENDED,
+                "started": STARTED}
+
+
+def with_transcript(body: dict[str, Any], messages: list[dict[str, Any]], policy: TimingPolicy) -> dict[str, Any]:
+    """The conversation with its stored transcript; each answer carries its response time, computed from
+    the whole transcript (exact whatever order the events arrived in)."""
+    entries = [Entry(int(m["ts_ms"]), int(m["seq"]), SENDER_KINDS.get(m["sender"], STARTED), m["agent_id"],
+                     m["message_id"]) for m in messages]
+    _, replies = replay(entries, policy, initial_owner=body.get("assigned_agent"))
+    body["transcript"] = [
+        {"ts_ms": m["ts_ms"], "ts": iso_from_ms(int(m["ts_ms"])), "sender": m["sender"], "agent_id": m["agent_id"],
+         "message_id": m["message_id"], "text": m["text"], "marks": m["marks"], "late": bool(m["late"]),
+         "seq": m["seq"],
+         "response_s": round(replies[m["message_id"]] / 1000, 3) if m["message_id"] in replies else None}
+        for m in messages]
+    body["findings"] = [{"message_id": m["message_id"], "label": label, "start": start, "end": end}
+                        for m in messages for label, start, end in m["marks"]]
+    return body
+
+
+def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: RuleBook) -> APIRouter:
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
 
@@ -49,23 +76,26 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
+                               who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
+        body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
             try:
                 async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(f"{settings.worker_url}/zhijian/conversations/{conversation_id}/")
+                    response = await client.get(worker_url(settings, "conversations", conversation_id))
                 if response.status_code == 200:
-                    live: dict[str, Any] = response.json()
-                    in_scope(who, live)
-                    return live
+                    body = response.json()
             except httpx.HTTPError:
                 pass  # the worker is down or busy: fall back to the stored snapshot
-        if stored is None:
-            raise HTTPException(status_code=404, detail=f"no conversation {conversation_id!r}")
-        in_scope(who, stored)
-        stored["source"] = "stored"
-        return stored
+        if body is None:
+            if stored is None:
+                raise not_found()
+            body = stored
+            body["source"] = "stored"
+        in_scope(who, body)
+        messages = await asyncio.to_thread(store.transcript, conversation_id)
+        return with_transcript(body, messages, book.detector(body.get("shop_id")).timing)
 
     @api.websocket("/ws/conversations")
     async def conversations_socket(websocket: WebSocket) -> None:
@@ -74,6 +104,8 @@ def router(settings: Settings, store: Store, auth: Auth, hub: Hub) -> APIRouter:
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
-        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
+                    initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

@@ -1,28 +1,43 @@
 // zhijian supervisor dashboard: sign-in, the alert wall, the waiting board, the scoreboard.
-import { Unauthorised, api, el, liveSocket, session } from "./api.js";
-import { applyTranslations, t, toggleLang } from "./i18n.js";
-import { addAlert, applyAction, render, setupFilters, wall } from "./wall.js";
+import { Unauthorised, api, el, liveSocket, message, session } from "./api.js";
+import { applyTranslations, roleName, t, toggleLang } from "./i18n.js";
+import { addAlert, applyAction, relabel, render, setupFilters, setupSettings, wall } from "./wall.js";
 import { onConversation, renderBoard, resetBoard } from "./board.js";
-import { setupConversation } from "./conversation.js";
+import { openConversation, setupConversation } from "./conversation.js";
 import { showScores } from "./scores.js";
+import { adminAllowed, showAdmin } from "./admin.js";
+import { hideError, setupToast } from "./toast.js";
 
 const sockets = [];
+const socketStates = new Map();  // socket name → connecting | live | interrupted
 
 function setStatus(state) {
   const status = el("status");
-  status.className = `status ${state === "live" ? "status-on" : state === "offline" ? "status-off" : "status-wait"}`;
+  status.className = `status ${state === "live" ? "status-on" : state === "interrupted" ? "status-down"
+    : state === "offline" ? "status-off" : "status-wait"}`;
   status.dataset.state = state;
-  status.textContent = t(state === "connecting" ? "connecting" : state);
+  status.textContent = t(state);
+  el("outage").hidden = state !== "interrupted";
 }
 
-function showLogin(message) {
+function socketState(name, state) {
+  socketStates.set(name, state);
+  const states = [...socketStates.values()];
+  setStatus(states.includes("interrupted") ? "interrupted" : states.every((s) => s === "live") ? "live" : "connecting");
+}
+
+function showLogin(text) {
   for (const socket of sockets.splice(0)) socket.stop();
+  socketStates.clear();
   session.token = "";
   session.user = null;
   localStorage.removeItem("zhijian.token");
-  for (const id of ["wall", "scores", "tabs", "logout", "who", "sound-toggle"]) el(id).hidden = true;
+  sessionStorage.removeItem("zhijian.token");
+  for (const id of ["wall", "scores", "admin", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
   el("login").hidden = false;
-  el("login-error").textContent = message || "";
+  el("login-error").textContent = text || "";
+  if (el("conversation").open) el("conversation").close();
+  hideError();
   wall.reset();
   setStatus("offline");
 }
@@ -35,45 +50,71 @@ async function loadRecent() {
 }
 
 function showTab(name) {
-  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.dataset.tab === name);
+  for (const tab of document.querySelectorAll(".tab")) {
+    tab.classList.toggle("active", tab.dataset.tab === name);
+    tab.setAttribute("aria-pressed", String(tab.dataset.tab === name));
+  }
   el("wall").hidden = name !== "wall";
   el("scores").hidden = name !== "scores";
+  el("admin").hidden = name !== "admin";
   showScores(name === "scores");
+  showAdmin(name === "admin");
+}
+
+function refused(code) {
+  showLogin(code === 4401 ? t("session_ended") : t("bad_token"));
 }
 
 async function start() {
   try {
     session.user = await api("/api/me");
   } catch (err) {
-    showLogin(err instanceof Unauthorised ? t("bad_token") : String(err));
+    showLogin(err instanceof Unauthorised ? t("bad_token") : message(err));
     return;
   }
   el("login").hidden = true;
-  for (const id of ["tabs", "logout", "who", "sound-toggle"]) el(id).hidden = false;
+  for (const id of ["tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = false;
   const u = session.user;
-  el("who").textContent = `${u.display_name} · ${u.role}${u.team_id ? ` · ${u.team_id}` : ""}`;
+  el("who").textContent = `${u.display_name} · ${roleName(u.role)}${u.team_id ? ` · ${u.team_id}` : ""}`;
   el("who").dataset.role = u.role;
+  document.body.dataset.role = u.role;
+  document.querySelector(".tab[data-tab=admin]").hidden = !adminAllowed();
   showTab("wall");
-  try { await loadRecent(); } catch (err) { console.warn("initial load failed", err); }
+  el("alerts-loading").hidden = false;
+  try { await loadRecent(); } catch (err) { console.warn("initial load failed", message(err)); }
+  el("alerts-loading").hidden = true;
   sockets.push(liveSocket("/ws/alerts", {
-    onMessage: (m) => { if (m.kind === "action") applyAction(m); else addAlert(m, true); render(); },
-    onOpen: () => loadRecent().catch((err) => console.warn("reload after reconnect failed", err)),
-    onState: setStatus,
-    onRefused: () => showLogin(t("bad_token")),
+    onMessage: (m, { replay }) => { if (m && m.kind === "action") applyAction(m); else addAlert(m, !replay); },
+    // a server that replays from our cursor needs no reload; otherwise catch up over REST
+    onOpen: ({ resumed }) => {
+      if (!resumed) loadRecent().catch((err) => console.warn("reload after reconnect failed", message(err)));
+    },
+    onState: (state) => socketState("alerts", state),
+    onRefused: refused,
   }));
   sockets.push(liveSocket("/ws/conversations", {
     onMessage: onConversation,
     onOpen: resetBoard,  // the server sends the waiting list first
+    onState: (state) => socketState("conversations", state),
+    onRefused: refused,
   }));
+  const linked = /^#conversation=(.+)$/.exec(location.hash);
+  if (linked) openConversation(decodeURIComponent(linked[1]));
 }
 
 el("login").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const response = await fetch("/api/login", {
-    method: "POST", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username: el("username").value.trim(), password: el("password").value }),
-  });
-  if (!response.ok) { el("login-error").textContent = t("wrong_login"); return; }
+  let response;
+  try {
+    response = await fetch("/api/login", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ username: el("username").value.trim(), password: el("password").value }),
+    });
+  } catch {
+    el("login-error").textContent = t("err_network");
+    return;
+  }
+  if (!response.ok) { el("login-error").textContent = response.status === 401 ? t("wrong_login") : t("err_server", { status: response.status }); return; }
   const body = await response.json();
   session.token = body.token;
   localStorage.setItem("zhijian.token", body.token);
@@ -81,21 +122,47 @@ el("login").addEventListener("submit", async (event) => {
   start();
 });
 el("logout").addEventListener("click", async () => {
-  try { await api("/api/logout", { method: "POST" }); } catch (err) { console.warn(err); }
+  try { await api("/api/logout", { method: "POST" }); } catch (err) { console.warn(message(err)); }
   showLogin("");
 });
 el("lang").addEventListener("click", toggleLang);
 el("sound").addEventListener("change", (event) => wall.setSound(event.target.checked));
 for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click", () => showTab(tab.dataset.tab));
-document.addEventListener("zhijian:lang", () => { setupFilters(); render(); renderBoard(); setStatus(el("status").dataset.state); });
+document.addEventListener("zhijian:lang", () => {
+  setupFilters();
+  relabel();
+  renderBoard();
+  setStatus(el("status").dataset.state);
+  if (session.user) {
+    const u = session.user;
+    el("who").textContent = `${u.display_name} · ${roleName(u.role)}${u.team_id ? ` · ${u.team_id}` : ""}`;
+  }
+});
 
 applyTranslations();
 setupFilters();
+setupSettings();
+setupToast();
 setupConversation();
-const fromUrl = new URLSearchParams(location.search).get("token");
-if (fromUrl) {
-  session.token = fromUrl;
-  localStorage.setItem("zhijian.token", fromUrl);
+// The operator's direct link: /#token=… (a fragment never reaches the server or its logs); ?token= still read.
+// A link opened in a tab that is already on the page only changes the fragment: hashchange.
+function tokenFromAddress() {
+  const fromHash = /^#token=(.+)$/.exec(location.hash);
+  const token = fromHash ? decodeURIComponent(fromHash[1]) : new URLSearchParams(location.search).get("token");
+  if (!token) return false;
+  for (const socket of sockets.splice(0)) socket.stop();
+  socketStates.clear();
+  session.token = token;
+  localStorage.setItem("zhijian.token", token);
   history.replaceState(null, "", "/");
+  return true;
 }
+window.addEventListener("hashchange", () => {
+  if (tokenFromAddress()) start();
+  else if (session.user) {
+    const linked = /^#conversation=(.+)$/.exec(location.hash);
+    if (linked) openConversation(decodeURIComponent(linked[1]));
+  }
+});
+tokenFromAddress();
 if (session.token) start(); else showLogin("");

@@ -1,7 +1,9 @@
-// The scoreboard: live running scores per agent with a sparkline of the shift, and one agent's day.
-import { api, el, node, session } from "./api.js";
-import { ruleName, t } from "./i18n.js";
+// The scoreboard: live running scores per agent with a sparkline of the shift, one agent's day, and QA's
+// queue of open appeals (each opens its conversation at the message, with the score breakdown).
+import { api, el, message, node, oneDecimal, percent, seconds, session } from "./api.js";
+import { ruleName, sectionName, t } from "./i18n.js";
 import { openConversation } from "./conversation.js";
+import { showError } from "./toast.js";
 
 let refresh = null;
 
@@ -10,12 +12,13 @@ function sparkline(points) {
   svg.setAttribute("width", "120");
   svg.setAttribute("height", "28");
   svg.setAttribute("class", "spark");
+  svg.setAttribute("aria-hidden", "true");
   if (points.length) {
     const xs = points.map((p, i) => (points.length === 1 ? 60 : 4 + (112 * i) / (points.length - 1)));
     const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
     line.setAttribute("points", points.map((p, i) => `${xs[i].toFixed(1)},${(26 - (24 * (p.mean_score || 0)) / 100).toFixed(1)}`).join(" "));
     line.setAttribute("fill", "none");
-    line.setAttribute("stroke", "#3e9ef5");
+    line.setAttribute("stroke", "#6cb6ff");
     line.setAttribute("stroke-width", "2");
     svg.append(line);
     points.forEach((p, i) => {  // a dot per hour: one hour alone still shows
@@ -23,80 +26,164 @@ function sparkline(points) {
       dot.setAttribute("cx", xs[i].toFixed(1));
       dot.setAttribute("cy", (26 - (24 * (p.mean_score || 0)) / 100).toFixed(1));
       dot.setAttribute("r", "2");
-      dot.setAttribute("fill", "#3e9ef5");
+      dot.setAttribute("fill", "#6cb6ff");
       svg.append(dot);
     });
   }
   return svg;
 }
 
-async function load() {
-  const body = await api("/api/agents");
-  el("scoreboard").replaceChildren(...body.agents.map((a) => {
+let board = [];
+let sortKey = "mean_score";
+let sortDir = -1;  // best mean score first
+
+function query() {
+  const params = new URLSearchParams();
+  if (el("s-date").value) params.set("date", el("s-date").value);
+  if (el("s-shift").value) params.set("shift", el("s-shift").value);
+  return params.toString() ? `?${params}` : "";
+}
+
+function sortedBoard() {
+  const value = (a) => a[sortKey];
+  return [...board].sort((a, b) => {
+    const x = value(a), y = value(b);
+    if (x === y) return String(a.agent_id).localeCompare(String(b.agent_id));
+    if (x === null || x === undefined) return 1;  // no figure: last, whichever the direction
+    if (y === null || y === undefined) return -1;
+    return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
+  });
+}
+
+function renderBoardTable() {
+  for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
+    th.setAttribute("aria-sort", th.dataset.sort === sortKey ? (sortDir > 0 ? "ascending" : "descending") : "none");
+  }
+  el("scoreboard").replaceChildren(...sortedBoard().map((a) => {
+    const open = node("button", { className: "linkish", text: a.agent_id, attrs: { type: "button" } });
+    open.addEventListener("click", () => showAgent(a.agent_id));
     const tr = node("tr", { attrs: { "data-agent-id": a.agent_id } },
-      node("td", { text: a.agent_id }), node("td", { text: a.team_id || "—" }),
-      node("td", { className: "num", text: a.mean_score ?? "—" }), node("td", { className: "num", text: a.conversations }),
+      node("td", {}, open), node("td", { text: a.team_id || "—" }),
+      node("td", { className: "num", text: oneDecimal(a.mean_score) }), node("td", { className: "num", text: a.conversations }),
       node("td", { className: "num", text: a.fatal }),
-      node("td", { className: "num", text: a.first_response_mean_s != null ? `${a.first_response_mean_s} s` : "—" }),
-      node("td", { className: "num", text: a.reply_rate != null ? `${Math.round(a.reply_rate * 100)}%` : "—" }),
+      node("td", { className: "num", text: seconds(a.first_response_mean_s) }),
+      node("td", { className: "num", text: seconds(a.avg_response_s) }),
+      node("td", { className: "num", text: percent(a.reply_rate) }),
       node("td", {}, sparkline(a.by_hour || [])));
-    tr.onclick = () => showAgent(a.agent_id);
+    tr.addEventListener("click", (event) => { if (event.target !== open) showAgent(a.agent_id); });
     return tr;
   }));
-  el("scores-empty").hidden = body.agents.length > 0;
+  el("scores-empty").hidden = board.length > 0;
+}
+
+async function load() {
+  const body = await api(`/api/agents${query()}`);
+  el("scores-loading").hidden = true;
+  board = body.agents;
+  renderBoardTable();
+}
+
+let wired = false;
+function wire() {
+  if (wired) return;
+  wired = true;
+  for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
+    th.querySelector("button").addEventListener("click", () => {
+      if (sortKey === th.dataset.sort) sortDir = -sortDir;
+      else { sortKey = th.dataset.sort; sortDir = ["agent_id", "team_id", "first_response_mean_s", "avg_response_s"].includes(sortKey) ? 1 : -1; }
+      renderBoardTable();
+    });
+  }
+  for (const id of ["s-date", "s-shift"]) {
+    el(id).addEventListener("change", () => {
+      el("scores-loading").hidden = false;
+      load().catch((err) => { el("scores-loading").hidden = true; showError(message(err), () => load()); });
+    });
+  }
 }
 
 async function showAgent(agentId) {
-  const a = await api(`/api/agents/${encodeURIComponent(agentId)}`);
+  let a;
+  try {
+    a = await api(`/api/agents/${encodeURIComponent(agentId)}${query()}`);
+  } catch (err) {
+    showError(message(err), () => showAgent(agentId));
+    return;
+  }
   const panel = el("agent-detail");
   const dl = (entries) => node("dl", {}, ...entries.flatMap(([k, v]) => [node("dt", { text: k }), node("dd", { text: v ?? "—" })]));
   const findings = node("ol", { className: "findings" }, ...a.recent_findings.map((f) => {
+    const link = node("a", { className: "link", text: `${ruleName(f.label)} · ${f.matched || f.conversation_id}`,
+                             attrs: { href: `#conversation=${encodeURIComponent(f.conversation_id)}` } });
+    link.addEventListener("click", (event) => { event.preventDefault(); openConversation(f.conversation_id, f.message_id); });
     const li = node("li", { attrs: { "data-finding-id": f.finding_id, "data-status": f.status } },
-      node("a", { className: "link", text: `${ruleName(f.label)} · ${f.matched || f.conversation_id}` }),
-      node("span", { className: "rt", text: t(`finding_${f.status}`) }));
-    li.querySelector("a").onclick = () => openConversation(f.conversation_id, f.message_id);
+      link, node("span", { className: "rt", text: t(`finding_${f.status}`) }));
     if (session.can("appeal") && f.status === "active") {
-      const button = node("button", { className: "small", text: t("appeal"), attrs: { "data-act": "appeal" } });
+      const button = node("button", { className: "small", text: t("appeal"), attrs: { type: "button", "data-act": "appeal" } });
       button.onclick = async () => {
         const reason = window.prompt(t("appeal_prompt"));
         if (!reason) return;
         try {
           await api(`/api/findings/${encodeURIComponent(f.finding_id)}/appeals`, { method: "POST", body: { reason } });
           showAgent(agentId);
-        } catch (err) { window.alert(String(err.message || err)); }
+        } catch (err) { showError(t("action_failed", { why: message(err) }), () => button.onclick()); }
       };
       li.append(button);
     }
     return li;
   }));
+  // the agent's conversations running now (live from the worker's snapshots in SQL)
+  const live = await Promise.all(["waiting", "open"].map((status) => api(
+    `/api/conversations?agent_id=${encodeURIComponent(agentId)}&status=${status}&limit=50`).then((b) => b.conversations)
+    .catch(() => [])));
+  const chats = live.flat();
+  const openList = node("ul", { className: "open-chats", attrs: { "data-agent-id": agentId } }, ...chats.map((c) => {
+    const link = node("a", { className: "link", text: c.conversation_id,
+                             attrs: { href: `#conversation=${encodeURIComponent(c.conversation_id)}` } });
+    link.addEventListener("click", (event) => { event.preventDefault(); openConversation(c.conversation_id); });
+    return node("li", { attrs: { "data-conversation-id": c.conversation_id } }, link,
+                node("span", { className: "rt", text: ` ${t(`status_${c.status}`)}` }));
+  }));
   panel.replaceChildren(node("h2", { text: `${t("agent")} ${a.agent_id}` }),
-    dl([[t("mean_score"), a.mean_score], [t("conversations"), a.conversations], [t("fatal"), a.fatal],
-        [t("first_response_mean"), a.first_response_mean_s != null ? `${a.first_response_mean_s} s` : null],
-        [t("reply_rate"), a.reply_rate != null ? `${Math.round(a.reply_rate * 100)}%` : null]]),
-    node("h2", { text: t("sections") }), dl(Object.entries(a.sections || {})),
+    node("h2", { text: t("open_chats") }), chats.length ? openList : node("p", { className: "empty", text: t("no_open_chats") }),
+    dl([[t("mean_score"), oneDecimal(a.mean_score)], [t("conversations"), a.conversations], [t("fatal"), a.fatal],
+        [t("first_response_mean"), seconds(a.first_response_mean_s)], [t("avg_response"), seconds(a.avg_response_s)],
+        [t("reply_rate"), percent(a.reply_rate)]]),
+    node("h2", { text: t("sections") }),
+    dl(Object.entries(a.sections || {}).map(([k, v]) => [sectionName(k), oneDecimal(v)])),
     node("h2", { text: t("labels") }), dl(Object.entries(a.labels || {}).map(([k, v]) => [ruleName(k), v])),
     node("h2", { text: t("recent_findings") }), findings);
   panel.hidden = false;
 }
 
-// QA's queue: open appeals, accepted (the finding leaves the score) or rejected with a note.
+// QA's queue: open appeals, each with its conversation at the message; accepted (the finding leaves the
+// score) or rejected with a note.
 async function loadAppeals() {
   if (!session.can("decide_appeal")) return;
   const body = await api("/api/appeals?status=open");
   el("appeals-panel").hidden = false;
   el("appeals").replaceChildren(...body.appeals.map((appeal) => {
+    const context = node("a", { className: "link", text: t("show_context"),
+                                attrs: { href: `#conversation=${encodeURIComponent(appeal.conversation_id)}`,
+                                         "data-act": "context" } });
+    context.addEventListener("click", (event) => {
+      event.preventDefault();
+      openConversation(appeal.conversation_id, appeal.message_id);
+    });
     const li = node("li", { attrs: { "data-appeal-id": appeal.appeal_id } },
-      node("span", { text: `${appeal.agent_id} · ${ruleName(appeal.label)} · ${appeal.matched || ""} — ${appeal.reason}` }));
+      node("span", { text: `${appeal.agent_id} · ${ruleName(appeal.label)} · ${appeal.matched || ""}` }),
+      node("span", { className: "reason", text: `${t("appeal_reason")}：${appeal.reason}` }), context);
     for (const accept of [true, false]) {
       const button = node("button", { className: "small", text: t(accept ? "accept" : "reject"),
-                                      attrs: { "data-act": accept ? "accept" : "reject" } });
-      button.onclick = async () => {
+                                      attrs: { type: "button", "data-act": accept ? "accept" : "reject" } });
+      const decide = async () => {
         const note = window.prompt(t("decision_prompt")) || "";
         try {
           await api(`/api/appeals/${encodeURIComponent(appeal.appeal_id)}/decision`, { method: "POST", body: { accept, note } });
           await Promise.all([loadAppeals(), load()]);
-        } catch (err) { window.alert(String(err.message || err)); }
+        } catch (err) { showError(t("action_failed", { why: message(err) }), decide); }
       };
+      button.onclick = decide;
       li.append(button);
     }
     return li;
@@ -105,13 +192,15 @@ async function loadAppeals() {
 }
 
 function refreshAll() {
-  load().catch((err) => console.warn("scoreboard", err));
-  loadAppeals().catch((err) => console.warn("appeals", err));
+  load().catch((err) => console.warn("scoreboard", message(err)));
+  loadAppeals().catch((err) => console.warn("appeals", message(err)));
 }
 
 export function showScores(visible) {
   clearInterval(refresh);
   if (!visible) return;
+  wire();
+  if (!el("scoreboard").children.length) el("scores-loading").hidden = false;
   refreshAll();
   refresh = setInterval(refreshAll, 15000);
 }

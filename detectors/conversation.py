@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from detectors.normalise import Normaliser
@@ -45,11 +47,23 @@ def politeness_points(rate: float, check: PhraseCheck) -> int:
     return 0
 
 
+@lru_cache(maxsize=256)
+def _normalised(check: PhraseCheck, normalise: Normaliser) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """The check's exception words and phrases, normalised like the text and compiled into one pattern each."""
+    def pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+        texts = sorted({normalise(word).text for word in words} - {""}, key=len, reverse=True)
+        return re.compile("|".join(map(re.escape, texts))) if texts else None
+    return pattern(check.exceptions), pattern(check.phrases)
+
+
 def _has_phrase(text: str, check: PhraseCheck, normalise: Normaliser) -> bool:
     # phrases go through the same normalisation as the text (谢谢 is 谢 after collapsing repeats)
-    for word in check.exceptions:
-        text = text.replace(normalise(word).text, "")
-    return any(normalise(phrase).text in text for phrase in check.phrases)
+    exceptions, phrases = _normalised(check, normalise)
+    if phrases is None:
+        return False
+    if exceptions is not None:
+        text = exceptions.sub("", text)
+    return phrases.search(text) is not None
 
 
 def check_conversation(agent_messages: Sequence[str], ruleset: RuleSet,
@@ -79,5 +93,45 @@ def check_conversation(agent_messages: Sequence[str], ruleset: RuleSet,
             rules.politeness.label, "conversation.politeness", rules.politeness.severity, rules.politeness.alert,
             version, {"rate": round(rate, 4), "points": points, "polite_messages": polite,
                       "agent_messages": len(texts)},
+        ))
+    return ConversationReport(greeting, closing, round(rate, 4), points, tuple(findings))
+
+
+def message_phrases(text: str, ruleset: RuleSet, normalise: Normaliser) -> tuple[bool, bool, bool]:
+    """(greeting, closing, polite) for one agent message: the conversation checks folded in one message
+    at a time, so a live conversation needs no transcript to be judged at its close."""
+    rules = ruleset.conversation
+    norm = normalise(text).text
+    return (_has_phrase(norm, rules.greeting, normalise), _has_phrase(norm, rules.closing, normalise),
+            _has_phrase(norm, rules.politeness, normalise))
+
+
+def report_from_flags(first: Sequence[int], last: Sequence[int], polite: int, messages: int, ruleset: RuleSet, *,
+                      greeting_bit: int, closing_bit: int, detail: dict[str, Any] | None = None) -> ConversationReport:
+    """The conversation report from per-message flags: ``first``/``last`` are the flags of the agent's
+    first and last messages in event-time order (as many as the windows need)."""
+    if not messages:
+        return ConversationReport(None, None, None, None, ())
+    rules = ruleset.conversation
+    greeting = any(flags & greeting_bit for flags in first[: max(rules.greeting.window, 1)])
+    closing = any(flags & closing_bit for flags in last[-max(rules.closing.window, 1):])
+    rate = polite / messages
+    points = politeness_points(rate, rules.politeness)
+    best = rules.politeness.tiers[0][1] if rules.politeness.tiers else 0
+    findings = []
+    version = ruleset.version
+    detail = detail or {}
+    if not greeting:
+        findings.append(ConversationFinding(rules.greeting.label, "conversation.greeting", rules.greeting.severity,
+                                            rules.greeting.alert, version,
+                                            {"first_message_id": detail.get("first_message_id")}))
+    if not closing:
+        findings.append(ConversationFinding(rules.closing.label, "conversation.closing", rules.closing.severity,
+                                            rules.closing.alert, version,
+                                            {"last_message_id": detail.get("last_message_id")}))
+    if points < best:
+        findings.append(ConversationFinding(
+            rules.politeness.label, "conversation.politeness", rules.politeness.severity, rules.politeness.alert,
+            version, {"rate": round(rate, 4), "points": points, "polite_messages": polite, "agent_messages": messages},
         ))
     return ConversationReport(greeting, closing, round(rate, 4), points, tuple(findings))

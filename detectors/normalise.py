@@ -134,6 +134,7 @@ class Normaliser:
         )
         self._joinable_after_cjk = re.compile(rf"[\u4e00-\u9fff](?:{_FILLER}|[.,~])")
         self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
+        self._cache: tuple[str | None, Normalised] = (None, Normalised(""))
 
     def _fold(self, text: str) -> str:
         """NFKC and lower case for the characters they turn into other letters or digits, one at a time,
@@ -141,6 +142,16 @@ class Normaliser:
         return self._nfkc_changes.sub(lambda m: unicodedata.normalize("NFKC", m.group()).lower(), text)
 
     def __call__(self, text: str) -> Normalised:
+        # the same message is normalised by the detectors and then by the conversation checks: remember the last
+        # (one tuple, assigned at once, so threads sharing a normaliser never see a torn pair)
+        cached = self._cache
+        if cached[0] is text:
+            return cached[1]
+        result = self._normalise(text)
+        self._cache = (text, result)
+        return result
+
+    def _normalise(self, text: str) -> Normalised:
         quick = text
         if self._nfkc_changes.search(text):
             quick = self._fold(text)

@@ -21,6 +21,7 @@ class TimingPolicy:
     board_from_s: float = 15  # a waiting conversation appears on the waiting board from here
     waiting_warning_s: float = 30
     waiting_critical_s: float = 60
+    customer_gone_s: float = 300  # a waiting customer silent this long may have left (顾客可能已离开)
     reorder_window_s: float = 10
     inactivity_close_s: float = 600
     closed_retention_s: float = 3600

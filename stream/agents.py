@@ -1,20 +1,22 @@
-"""Faust agents and timers: the live pipeline.
+"""The worker's agents and timers: the live pipeline.
 
-- ``pipeline`` reads ``chat.messages`` and the timer ticks: validates (bad input →
-  ``chat.deadletter`` with the original bytes and a reason), re-keys mis-partitioned events,
-  de-duplicates by ``message_id``, runs the detectors and the response-time engine, emits
-  alerts, per-agent activity and conversation snapshots.
-- timers scan an in-memory index of this worker's conversations and send ticks: a customer
-  waiting past a threshold, a quiet conversation to close, a closed one to forget.
-- ``tally`` reads the activity (keyed by agent_id) into the per-agent table.
-- ``stream.persistence`` writes alerts and conversations to SQL: the durable record.
+- ``pipeline`` reads ``chat.messages``: validates (bad input → ``chat.deadletter`` with the original
+  bytes and a reason), re-keys mis-partitioned events, de-duplicates by ``message_id``, runs the
+  detectors and the response-time engine (``stream.engine``) and emits alerts, transcript lines,
+  snapshots and tally credits.
+- timers scan an in-memory index of this worker's conversations every 0.1 s and apply what is due
+  (the waiting board, warning, critical, the customer gone quiet, close, purge) straight to the state.
+- ``tally`` folds the published per-partition partials into the per-agent tally.
+- a checkpoint before every commit (and every second) writes outputs, then the tables' changelogs.
+- ``stream.persistence`` writes alerts, conversations and transcripts to SQL: the durable record.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -22,20 +24,29 @@ from aiokafka.partitioner import murmur2
 
 from detectors import RuleBook
 from stream import persistence
-from stream import rules as rules_module
 from stream import tables as tables_module
 from stream import topics as topics_module
-from stream.pipeline import Outcome, policy_for, process_event, process_tick
-from stream.tally import apply_activity
-from stream.timers import ConversationIndex
-from zhijian.contract import InvalidEvent, Limits, parse_event
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
+from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
+from stream.engine.records import Credit, Tick, TranscriptLine, encode_lines
+from stream.engine.tally import Partial, Tally, partial_key
+from stream.engine.timers import ConversationIndex
+from stream.tables import StreamTables
+from stream.topics import StreamTopics
+from stream.writeback import Checkpoint, Outbox
+from zhijian.core.contract import InvalidEvent, Limits, parse_event
+from zhijian.core.settings import Settings
+from zhijian.kafka import rules as rules_module
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
-WAITING_SCAN_S = 0.1  # customer_waiting fires within this (plus a tick's round trip) of its threshold
+WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold
 HOUSEKEEPING_S = 1.0
+TRANSCRIPT_FLUSH_S = 0.2  # transcript lines reach SQL within about this (plus the persist batch)
+CHECKPOINT_S = 1.0  # also between commits: timer changes reach the changelog without input traffic
 RESYNC_S = 5.0
+TRANSCRIPT_BATCH_LINES = 500
+TRANSCRIPT_BATCH_BYTES = 256 * 1024
+DEADLETTER_MAX_BYTES = 512 * 1024  # larger originals are dead-lettered truncated, with their size in a header
 
 
 def expected_partition(key: bytes, partitions: int) -> int:
@@ -43,146 +54,300 @@ def expected_partition(key: bytes, partitions: int) -> int:
     return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def deadletter_headers(reason: str, message: Any) -> list[tuple[str, bytes]]:
-    return [
-        ("zhijian-reason", reason.encode()),
+def deadletter_headers(reason: str, message: Any, size: int | None = None) -> list[tuple[str, bytes]]:
+    headers = [
+        ("zhijian-reason", reason.encode("utf-8", "replace")),
         ("zhijian-source-topic", str(message.topic).encode()),
         ("zhijian-source-partition", str(message.partition).encode()),
         ("zhijian-source-offset", str(message.offset).encode()),
     ]
+    if size is not None:
+        headers.append(("zhijian-truncated-from", str(size).encode()))
+    return headers
 
 
+@dataclass
 class Counters:
     """Process-local counters, shown on the worker's health page."""
 
-    def __init__(self) -> None:
-        self.processed = 0
-        self.deadlettered = 0
-        self.duplicates = 0
-        self.rekeyed = 0
-        self.alerts = 0
-        self.persisted = 0
-        self.conversations_persisted = 0
-        self.scored = 0
-        self.ticks = 0
-        self.first_at = 0.0  # wall-clock time of the first and latest processed event
-        self.last_at = 0.0
+    processed: int = 0
+    deadlettered: int = 0
+    duplicates: int = 0
+    rekeyed: int = 0
+    failed: int = 0  # events the pipeline could not process (dead-lettered with the reason)
+    replayed: int = 0  # input read again after a crash or rebalance, already applied: skipped
+    alerts: int = 0
+    snapshots: int = 0
+    lines: int = 0
+    persisted: int = 0
+    conversations_persisted: int = 0
+    messages_persisted: int = 0
+    scored: int = 0
+    ticks: int = 0
+    first_at: float = 0.0  # wall-clock time of the first and latest processed event
+    last_at: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
         return dict(vars(self))
 
 
-def register(app: faust.App, settings: Settings) -> None:
-    topics = topics_module.declare(app, settings)
-    tables = tables_module.declare(app, settings)
-    limits = Limits(settings.max_text_chars, settings.max_future_skew_s)
-    counters = Counters()
-    store = QualityStore(settings.database_url)
-    book = RuleBook(rules_module.initial_ruleset(store))
-    app.zhijian_counters = counters  # type: ignore[attr-defined]
-    app.zhijian_rulebook = book  # type: ignore[attr-defined]
-    app.zhijian_tables = tables  # type: ignore[attr-defined]
-    app.zhijian_store = store  # type: ignore[attr-defined]
+@dataclass
+class TranscriptBuffer:
+    """Transcript lines per input partition, produced in batches (one record carries many lines)."""
 
-    index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
-    app.zhijian_index = index  # type: ignore[attr-defined]
+    lines: dict[int, list[TranscriptLine]] = field(default_factory=dict)
+    sizes: dict[int, int] = field(default_factory=dict)
 
-    async def emit(outcome: Outcome, key: bytes, message: Any) -> None:
-        for alert in outcome.alerts:
-            await topics.alerts.send(key=key, value=alert.to_json())
-        counters.alerts += len(outcome.alerts)
-        for record in outcome.activity:
-            record["src_topic"] = message.topic
-            record["src_partition"] = message.partition
-            record["src_offset"] = message.offset
-            await topics.agent_activity.send(
-                key=str(record["agent_id"]).encode(), value=json.dumps(record, ensure_ascii=False).encode()
-            )
-        for snap in outcome.snapshots:
-            await topics.conversations.send(key=key, value=json.dumps(snap, ensure_ascii=False).encode())
+    def add(self, partition: int, lines: Iterable[TranscriptLine]) -> bool:
+        """Add; True when the partition's batch is full."""
+        batch = self.lines.setdefault(partition, [])
+        size = self.sizes.get(partition, 0)
+        for line in lines:
+            batch.append(line)
+            size += 3 * len(line.text) + 200
+        self.sizes[partition] = size
+        return len(batch) >= TRANSCRIPT_BATCH_LINES or size >= TRANSCRIPT_BATCH_BYTES
 
-    async def apply_tick(key: bytes | None, raw: bytes | None, message: Any, now_ms: int) -> None:
-        try:
-            conversation_id = (key or b"").decode()
-            tick = json.loads(raw or b"")
-        except (UnicodeDecodeError, ValueError):
-            log.warning("ignoring an unreadable tick: %.80r", raw)
+    def take(self, partition: int | None = None) -> list[tuple[int, list[TranscriptLine]]]:
+        keys = list(self.lines) if partition is None else [partition]
+        taken = [(p, self.lines.pop(p)) for p in keys if self.lines.get(p)]
+        for p in keys:
+            self.sizes.pop(p, None)
+        return taken
+
+
+class Pipeline:
+    """Everything the agents and timers share, and the synchronous steps they take."""
+
+    def __init__(self, app: faust.App, settings: Settings, topics: StreamTopics, tables: StreamTables,
+                 book: RuleBook) -> None:
+        self.app = app
+        self.settings = settings
+        self.topics = topics
+        self.tables = tables
+        self.book = book
+        self.limits = Limits(settings.max_text_chars, settings.max_future_skew_s,
+                             max(64 * 1024, 4 * settings.max_text_chars + 8192))
+        self.counters = Counters()
+        self.outbox = Outbox(app.producer)
+        self.names = settings.topics
+        self.transcript = TranscriptBuffer()
+        self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
+        self.unpublished: set[str] = set()  # partial keys changed since their last publication
+        self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
+
+    # -- chat events --------------------------------------------------------------------------
+    def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:
+        """One record of chat.messages. Never raises: what cannot be processed is dead-lettered."""
+        progress = self.tables.progress
+        partition_key = str(message.partition)
+        applied = progress.value(partition_key)
+        if applied is not None and message.offset <= applied:
+            self.counters.replayed += 1  # already in the tables (read again after a crash or a rebalance)
             return
-        state = tables.conversations.get(conversation_id)
-        outcome = process_tick(state, tick, now_ms=now_ms, book=book)
-        await emit(outcome, key or b"", message)
-        if outcome.delete:
-            tables.conversations.pop(conversation_id, None)
-            index.observe(conversation_id, None)
-        elif outcome.state is not state:
-            tables.conversations[conversation_id] = outcome.state
-            index.observe(conversation_id, outcome.state)
-        counters.ticks += 1
+        progress.put(partition_key, message.offset, message.partition)
+        try:
+            chat = parse_event(raw, now_ms=now_ms, limits=self.limits)
+        except InvalidEvent as exc:
+            self.deadletter(message, key, raw, exc.reason)
+            return
+        try:
+            partition = message.partition
+            table = self.tables.conversations
+            state = table.value(chat.conversation_id)
+            if (state is None or state.partition != partition) and partition != expected_partition(
+                    chat.conversation_id.encode(), self.settings.partitions):
+                # Conversation state lives in the partition of its key: forward the original bytes
+                # there (the copy is processed once, this one skipped).
+                self.counters.rekeyed += 1
+                self.outbox.add(self.names.messages, chat.conversation_id.encode(), raw or b"")
+                return
+            outcome = process_event(state, chat, now_ms=now_ms, book=self.book, partition=partition)
+            if outcome.duplicate:
+                self.counters.duplicates += 1
+                return
+            self.apply(chat.conversation_id, outcome, partition)
+        except Exception as exc:  # a bug must not stop the floor: the record goes to the dead-letter topic
+            self.counters.failed += 1
+            log.error("could not process a chat event (%s at offset %s:%s); dead-lettered", type(exc).__name__,
+                      message.partition, message.offset)
+            self.deadletter(message, key, raw, f"internal error while processing: {type(exc).__name__}")
+            return
+        counters = self.counters
+        counters.processed += 1
+        counters.last_at = time.time()
+        if not counters.first_at:
+            counters.first_at = counters.last_at
 
-    @app.agent(topics.inbound, name="zhijian.pipeline")
-    async def pipeline(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            message = event.message
-            raw: bytes | None = event.value
-            now_ms = int(time.time() * 1000)
-            if message.topic == settings.topics.ticks:
-                await apply_tick(event.key, raw, message, now_ms)
+    def deadletter(self, message: Any, key: bytes | None, raw: bytes | None, reason: str) -> None:
+        self.counters.deadlettered += 1
+        value = raw if raw is not None else b""
+        size = None
+        if len(value) > DEADLETTER_MAX_BYTES:
+            size, value = len(value), value[:DEADLETTER_MAX_BYTES]
+        if key is not None and len(key) > 4096:
+            key = key[:4096]
+        self.outbox.add(self.names.deadletter, key, value, headers=deadletter_headers(reason, message, size))
+
+    def apply(self, conversation_id: str, outcome: Outcome, partition: int) -> None:
+        """Emit an outcome's outputs (synchronously, into the outbox) and store its state."""
+        key = conversation_id.encode("utf-8")
+        names, counters = self.names, self.counters
+        for alert in outcome.alerts:
+            self.outbox.add(names.alerts, key, alert.to_json())
+        counters.alerts += len(outcome.alerts)
+        for snap in outcome.snapshots:
+            self.outbox.add(names.conversations, key, persistence.encode(snap))
+        counters.snapshots += len(outcome.snapshots)
+        if outcome.lines:
+            counters.lines += len(outcome.lines)
+            if self.transcript.add(partition, outcome.lines):
+                self.emit_transcript(partition)
+        if any(s.get("final") for s in outcome.snapshots):
+            self.emit_transcript(partition)  # a closed conversation's lines right behind its summary
+        for credit in outcome.credits:
+            self.credit(credit, partition)
+        table = self.tables.conversations
+        if outcome.delete:
+            table.remove(conversation_id, partition)
+            self.index.observe(conversation_id, None)
+        elif outcome.changed and outcome.state is not None:
+            table.put(conversation_id, outcome.state, partition)
+            self.index.observe(conversation_id, outcome.state)
+
+    def credit(self, credit: Credit, partition: int) -> None:
+        key = partial_key(partition, credit.agent_id)
+        partial = self.tables.partials.value(key) or Partial(credit.agent_id, partition)
+        partial.credit(credit)
+        self.tables.partials.put(key, partial, partition)
+        self.unpublished.add(key)
+
+    def emit_transcript(self, partition: int | None = None) -> None:
+        for p, lines in self.transcript.take(partition):
+            self.outbox.add(self.names.transcript, None, encode_lines(lines), partition=p)
+
+    def before_checkpoint(self) -> None:
+        """Due at every checkpoint, before the changelog: pending transcript lines and changed partials."""
+        self.emit_transcript()
+        for key in sorted(self.unpublished):
+            partial = self.tables.partials.value(key)
+            if partial is not None:
+                self.outbox.add(self.names.agent_activity, partial.agent_id.encode(), partial.to_json())
+        self.unpublished.clear()
+
+    # -- timers ---------------------------------------------------------------------------------
+    def active_partitions(self) -> set[int] | None:
+        """Partitions of chat.messages this worker may act on now (None while rebalancing/recovering)."""
+        app = self.app
+        if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+            return None
+        topic = self.settings.topics.messages
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+    def apply_ticks(self, ticks: list[tuple[str, Tick]], now_ms: int) -> None:
+        active = self.active_partitions()
+        if active is None:
+            return
+        table = self.tables.conversations
+        for conversation_id, tick in ticks:
+            state = table.value(conversation_id)
+            if state is None or state.partition not in active:
                 continue
             try:
-                chat = parse_event(raw, now_ms=now_ms, limits=limits)
-            except InvalidEvent as exc:
-                counters.deadlettered += 1
-                await topics.deadletter.send(
-                    key=event.key, value=raw if raw is not None else b"",
-                    headers=deadletter_headers(exc.reason, message),
-                )
-                continue
-            key = chat.conversation_id.encode()
-            if message.partition != expected_partition(key, settings.partitions):
-                # Conversation state lives in the partition of its key: forward the
-                # original bytes there (the copy is processed once, this one skipped).
-                counters.rekeyed += 1
-                await topics.messages.send(key=key, value=raw)
-                continue
-            outcome = process_event(tables.conversations.get(chat.conversation_id), chat, now_ms=now_ms, book=book)
-            if outcome.duplicate:
-                counters.duplicates += 1
-                continue
-            await emit(outcome, key, message)
-            tables.conversations[chat.conversation_id] = outcome.state
-            index.observe(chat.conversation_id, outcome.state)
-            counters.processed += 1
-            counters.last_at = time.time()
-            if not counters.first_at:
-                counters.first_at = counters.last_at
+                outcome = process_tick(state, tick, now_ms=now_ms, book=self.book)
+                self.apply(conversation_id, outcome, state.partition)
+            except Exception as exc:
+                log.error("could not apply a %s tick (%s)", tick.kind, type(exc).__name__)
+            self.counters.ticks += 1
 
-    async def send_ticks(ticks: list[tuple[str, dict[str, Any]]]) -> None:
-        for conversation_id, tick in ticks:
-            await topics.ticks.send(key=conversation_id.encode(), value=json.dumps(tick).encode())
+    def resync(self) -> None:
+        active = self.active_partitions()
+        if active is None:
+            return
+        self.index.resync((cid, state) for cid, state in self.tables.conversations.items_decoded()
+                          if state.partition in active)
+
+    async def on_revoked(self, revoked: set[Any]) -> None:
+        """Partitions taken away in a rebalance: write everything changed first, then forget them, so the new
+        owner starts from a changelog that holds all this worker applied, and nothing stale is written later."""
+        await self.checkpoint()
+        inputs = {tp.partition for tp in revoked if tp.topic == self.settings.topics.messages}
+        activity = {tp.partition for tp in revoked if tp.topic == self.settings.topics.agent_activity}
+        for table, partitions in ((self.tables.conversations, inputs), (self.tables.partials, inputs),
+                                  (self.tables.progress, inputs), (self.tables.tally, activity)):
+            if partitions:
+                table.drop_partitions(partitions)
+        if inputs:
+            self.index.forget_partitions(inputs)
+            self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
+
+    def tally_views(self) -> dict[str, Any]:
+        return {agent: tally.public_view() for agent, tally in self.tables.tally.items_decoded()}
+
+
+def register(app: Any, settings: Settings) -> Pipeline:
+    topics = topics_module.declare(app, settings)
+    tables = tables_module.declare(app, settings)
+    store = QualityStore(settings.database_url)
+    book = RuleBook(rules_module.initial_ruleset(store))
+    pipe = Pipeline(app, settings, topics, tables, book)
+    app.pipeline = pipe
+    app.checkpoint = pipe.checkpoint
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def on_revoked(app: Any, revoked: set[Any], **_: Any) -> None:
+        await pipe.on_revoked(revoked)
+
+    @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
+    async def pipeline(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            pipe.handle(event.message, event.key, event.value, int(time.time() * 1000))
+            if pipe.outbox.pending:
+                await pipe.outbox.dispatch()
+
+    async def run_ticks(ticks: list[tuple[str, Tick]]) -> None:
+        if ticks:
+            pipe.apply_ticks(ticks, int(time.time() * 1000))
+            await pipe.outbox.dispatch()
 
     @app.timer(interval=WAITING_SCAN_S)  # type: ignore[untyped-decorator]
     async def waiting_timer() -> None:
-        await send_ticks(index.waiting_ticks(int(time.time() * 1000)))
+        await run_ticks(pipe.index.waiting_ticks(int(time.time() * 1000)))
 
     @app.timer(interval=HOUSEKEEPING_S)  # type: ignore[untyped-decorator]
     async def housekeeping_timer() -> None:
-        await send_ticks(index.housekeeping_ticks(int(time.time() * 1000)))
+        await run_ticks(pipe.index.housekeeping_ticks(int(time.time() * 1000)))
+
+    @app.timer(interval=TRANSCRIPT_FLUSH_S)  # type: ignore[untyped-decorator]
+    async def transcript_timer() -> None:
+        pipe.emit_transcript()
+        await pipe.outbox.dispatch()
+
+    @app.timer(interval=CHECKPOINT_S)  # type: ignore[untyped-decorator]
+    async def checkpoint_timer() -> None:
+        if pipe.active_partitions() is not None:
+            await pipe.checkpoint()
 
     @app.timer(interval=RESYNC_S)  # type: ignore[untyped-decorator]
     async def resync_timer() -> None:
-        index.resync(list(tables.conversations.items()))
+        pipe.resync()
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_rules() -> None:
         await rules_module.follow(settings.bootstrap_servers, settings.topics.rules, book)
 
-    @app.agent(topics.agent_activity, name="zhijian.tally")
+    @app.agent(topics.agent_activity, name="zhijian.tally")  # type: ignore[untyped-decorator]
     async def tally(stream: faust.StreamT[Any]) -> None:
-        async for value in stream:
-            record = json.loads(value)
-            agent_id = record["agent_id"]
-            updated, applied = apply_activity(tables.agent_tally.get(agent_id), record)
-            if applied:
-                tables.agent_tally[agent_id] = updated
+        async for event in stream.events():
+            try:
+                partial = Partial.from_json(event.value)
+            except (ValueError, KeyError, TypeError, IndexError):
+                log.warning("ignoring an unreadable tally partial at %s:%s", event.message.partition,
+                            event.message.offset)
+                continue
+            current = tables.tally.value(partial.agent_id) or Tally(partial.agent_id)
+            if current.apply(partial):
+                tables.tally.put(partial.agent_id, current, event.message.partition)
 
-    persistence.register(app, topics, store, counters, book)
+    persistence.register(app, topics, store, pipe.counters, book)
+    return pipe

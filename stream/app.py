@@ -11,17 +11,23 @@ from typing import Any
 import faust
 
 from stream.compat import VerifiedEndOffsetsTransport
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 class ZhijianApp(faust.App):
     """A Faust app that knows its zhijian settings and may carry the end-offset shim."""
 
     zhijian: Settings
+    pipeline: Any = None  # stream.agents.Pipeline, once registered
+    checkpoint: Any = None  # awaited before every offset commit (stream.writeback.Checkpoint)
+
+    @property
+    def fetch_max_wait_ms(self) -> int:
+        return self.zhijian.fetch_max_wait_ms
 
     def _new_transport(self) -> Any:
-        if self.zhijian.end_offset_shim == "off":
-            return super()._new_transport()
+        # always ours: the checkpoint before each commit and the short fetch wait live there; the end-offset
+        # check itself is skipped when ZHIJIAN_END_OFFSET_SHIM=off
         return VerifiedEndOffsetsTransport(self.conf.broker_consumer, self)
 
 
@@ -52,6 +58,6 @@ def create_app(settings: Settings) -> ZhijianApp:
     # Importing registers topics, tables, agents and views on this app.
     from stream import agents, views
 
-    agents.register(app, settings)
-    views.register(app)
+    pipe = agents.register(app, settings)
+    views.register(app, pipe)
     return app

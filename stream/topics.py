@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -17,18 +17,12 @@ class StreamTopics:
     deadletter: TopicT
     agent_activity: TopicT
     conversations: TopicT
-    ticks: TopicT
-    inbound: TopicT  # chat.messages and the timer ticks, read by the one pipeline agent
+    transcript: TopicT
 
 
 def declare(app: faust.App, settings: Settings) -> StreamTopics:
-    def raw(*name: str) -> TopicT:
-        return app.topic(
-            *name,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
+    def raw(name: str) -> TopicT:
+        return app.topic(name, key_serializer="raw", value_serializer="raw", partitions=settings.partitions)
 
     names = settings.topics
     return StreamTopics(
@@ -37,6 +31,5 @@ def declare(app: faust.App, settings: Settings) -> StreamTopics:
         deadletter=raw(names.deadletter),
         agent_activity=raw(names.agent_activity),
         conversations=raw(names.conversations),
-        ticks=raw(names.ticks),
-        inbound=raw(names.messages, names.ticks),
+        transcript=raw(names.transcript),
     )

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 def _host_port(bootstrap: str) -> tuple[str, int]:
@@ -20,7 +20,7 @@ def _host_port(bootstrap: str) -> tuple[str, int]:
 
 
 def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
-    from zhijian.broker import EmbeddedBroker, ensure_topics
+    from zhijian.kafka.broker import EmbeddedBroker, ensure_topics
 
     host, port = _host_port(settings.bootstrap_servers)
     broker = EmbeddedBroker(host, port, log_path=settings.data_dir / "logs" / "broker.log")
@@ -45,7 +45,7 @@ def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_topics(settings: Settings, _: argparse.Namespace) -> int:
-    from zhijian.broker import ensure_topics
+    from zhijian.kafka.broker import ensure_topics
 
     created = asyncio.run(
         ensure_topics(settings.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
@@ -86,7 +86,16 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     from zhijian.simulator import run_simulator
 
     asyncio.run(run_simulator(settings, rate=args.rate, duration_s=args.duration,
-                              violation_share=args.violation_share, seed=args.seed))
+                              violation_share=args.violation_share, seed=args.seed, via=args.via,
+                              api_url=args.api_url or f"http://{settings.api_host}:{settings.api_port}",
+                              token=args.token or settings.admin_token))
+    return 0
+
+
+def cmd_notify(settings: Settings, args: argparse.Namespace) -> int:
+    from zhijian.notify.service import run_notifier
+
+    asyncio.run(run_notifier(settings, args.loglevel))
     return 0
 
 
@@ -104,19 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", help="create the topics on KAFKA_BROKER (e.g. Apache Kafka)")
     sub.add_parser("worker", help="run the Faust stream worker")
     sub.add_parser("api", help="run the API and dashboard")
+    sub.add_parser("notify", help="push alerts to DingTalk/WeCom/Feishu/webhooks and run the escalation ladder")
     simulate = sub.add_parser("simulate", help="produce realistic demo chat traffic")
     simulate.add_argument("--rate", type=float, default=20.0, help="messages per second")
     simulate.add_argument("--duration", type=float, default=None, help="seconds (default: forever)")
     simulate.add_argument("--violation-share", type=float, default=0.08,
                           help="share of agent messages that break a rule")
     simulate.add_argument("--seed", type=int, default=None)
+    simulate.add_argument("--via", choices=["kafka", "http"], default="kafka",
+                          help="produce to Kafka, or POST /api/events like a chat platform")
+    simulate.add_argument("--api-url", default=None, help="with --via http (default: ZHIJIAN_API_HOST/PORT)")
+    simulate.add_argument("--token", default=None, help="ingest token for --via http (default: the admin token)")
     up = sub.add_parser("up", help="start broker, worker and API (and the simulator with --demo)")
     up.add_argument("--demo", action="store_true", help="also run the traffic simulator")
     up.add_argument("--rate", type=float, default=5.0, help="simulator messages per second")
-    from zhijian import qa_commands, user_commands
+    from zhijian import qa_commands, source_commands, user_commands
 
     qa_commands.add_arguments(sub)
     user_commands.add_arguments(sub)
+    source_commands.add_arguments(sub)
     return parser
 
 
@@ -127,6 +142,7 @@ COMMANDS = {
     "api": cmd_api,
     "simulate": cmd_simulate,
     "up": cmd_up,
+    "notify": cmd_notify,
 }
 
 
@@ -136,6 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from zhijian import user_commands
 
         return user_commands.cmd_user(args)
+    if args.command == "source":
+        from zhijian import source_commands
+
+        return source_commands.cmd_source(args)
     if args.command in ("detect", "eval", "train", "rollup"):  # offline tools
         from zhijian import qa_commands
 

@@ -50,8 +50,15 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.add_argument("--out", type=Path, default=MODEL_PATH, help="weights file (the report goes next to it)")
     train.add_argument("--seed", type=int, default=13)
     rollup = sub.add_parser("rollup", help="the nightly KPI report (CSV + HTML) and review sample for one day")
-    rollup.add_argument("--date", required=True, help="local day, YYYY-MM-DD")
+    rollup.add_argument("--date", default=None,
+                        help="the floor's local day, YYYY-MM-DD (default: yesterday in the floor's timezone)")
     rollup.add_argument("--out", type=Path, default=None, help="output folder (default: $ZHIJIAN_DATA_DIR/reports)")
+    rollup.add_argument("--xlsx", action="store_true", help="also write report-<day>.xlsx (坐席, 班组, 抽检样本)")
+    rollup.add_argument("--lang", choices=("zh", "en"), default="zh", help="CSV headers and report language")
+    rollup.add_argument("--sample-cap", type=int, default=3, metavar="N",
+                        help="review sample: at most N conversations per agent and day (default 3)")
+    rollup.add_argument("--allow-empty", action="store_true",
+                        help="write the files even if the day has no scored conversation and no alert")
 
 
 def detect_lines(book: RuleBook, shop: str | None, lines: IO[str], out: IO[str]) -> int:
@@ -85,7 +92,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from zhijian.corpus import jddc_path, read_jddc
+    from zhijian.core.corpus import jddc_path, read_jddc
 
     book = RuleBook(load_ruleset(args.rules))
     indomain = args.data / "indomain"
@@ -143,7 +150,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from detectors.normalise import Normaliser
     from detectors.training import TrainConfig, format_report, read_cold, train_all
-    from zhijian.corpus import jddc_path, read_jddc
+    from zhijian.core.corpus import jddc_path, read_jddc
 
     cold_dir = args.cold or SHARED_DATA / "cold"
     jddc_file = args.jddc or jddc_path()
@@ -178,24 +185,38 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     import datetime
 
     from detectors.rubric import rubric_of
-    from stream.rules import initial_ruleset
-    from zhijian.appstore import AppStore
-    from zhijian.rollup import run_rollup
-    from zhijian.settings import Settings
+    from zhijian.core.settings import Settings
+    from zhijian.kafka.rules import initial_ruleset
+    from zhijian.reports.rollup import EmptyDay, floor_yesterday, run_rollup
+    from zhijian.store.app import AppStore
 
-    try:
-        datetime.date.fromisoformat(args.date)
-    except ValueError:
-        print(f"--date must be YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
+    if args.date is not None:
+        try:
+            datetime.date.fromisoformat(args.date)
+        except ValueError:
+            print(f"--date must be YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
+            return 2
+    if args.sample_cap < 0:
+        print("--sample-cap must be 0 or more", file=sys.stderr)
         return 2
     settings = Settings.from_env()
     store = AppStore(settings.database_url)
     try:
         ruleset = initial_ruleset(store)
         rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)
-        files = run_rollup(store, args.date, args.out or settings.data_dir / "reports", rubric)
+        day = args.date or floor_yesterday(rubric)
+        files = run_rollup(store, day, args.out or settings.data_dir / "reports", rubric, lang=args.lang,
+                           sample_cap=args.sample_cap, allow_empty=args.allow_empty)
+    except EmptyDay as exc:
+        print(f"warning: {exc}; check --date and DATABASE_URL, or pass --allow-empty", file=sys.stderr)
+        return 3
     finally:
         store.dispose()
     for path in (files.agents_csv, files.teams_csv, files.sample_csv, files.report_html):
         print(path)
+    if args.xlsx:
+        from zhijian.reports.xlsx import rollup_workbook
+
+        print(rollup_workbook(files.agents_csv, files.teams_csv, files.sample_csv,
+                              files.report_html.with_name(f"report-{day}.xlsx")))
     return 0

@@ -14,14 +14,16 @@ import asyncio
 import contextlib
 import json
 import random
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 SHOPS = {"shop-tmall-01": ["team-a", "team-b"], "shop-jd-02": ["team-c"]}
 AGENTS = {team: [f"{team[-1]}{n:02d}" for n in range(1, 5)] for teams in SHOPS.values() for team in teams}
@@ -63,18 +65,113 @@ class SimStats:
     violations: int = 0
     slow_first_replies: int = 0
     abandoned: int = 0  # left with an unanswered question (closed by inactivity)
+    agents: set[str] = field(default_factory=set)  # agents who answered at least once
+    alerts: AlertCount | None = None  # what the worker raised meanwhile (None: not counted)
     started: float = field(default_factory=time.monotonic)
 
     def summary(self) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return (f"simulator: {self.messages} messages ({self.messages / elapsed:.1f}/s) in "
+        text = (f"simulator: {self.messages} messages ({self.messages / elapsed:.1f}/s) in "
                 f"{self.conversations} conversations; {self.agent_messages} agent messages, "
                 f"{self.violations} with a violation, {self.slow_first_replies} slow first replies, "
                 f"{self.abandoned} left unanswered")
+        if self.alerts is not None:
+            text += "\n" + self.alerts.summary(len(self.agents), elapsed)
+        return text
+
+
+@dataclass
+class AlertCount:
+    """What the floor would see: the alerts the worker raised during the run (read from ``chat.alerts``),
+    as raw alerts and as wall rows (one per offending message), per agent-hour."""
+
+    alert_ids: set[str] = field(default_factory=set)
+    rows: set[tuple[str, str]] = field(default_factory=set)
+    critical_rows: set[tuple[str, str]] = field(default_factory=set)
+    problem: str | None = None
+
+    def add(self, payload: bytes | None) -> None:
+        try:
+            alert = json.loads(payload or b"")
+        except ValueError:
+            return
+        if not isinstance(alert, dict) or "alert_id" not in alert or alert.get("kind") == "action":
+            return
+        self.alert_ids.add(str(alert["alert_id"]))
+        row = (str(alert.get("conversation_id")), str(alert.get("message_id") or alert["alert_id"]))
+        self.rows.add(row)
+        if alert.get("severity") == "critical":
+            self.critical_rows.add(row)
+
+    def summary(self, agents: int, elapsed_s: float) -> str:
+        if self.problem:
+            return f"simulator: alerts not counted ({self.problem})"
+        agent_hours = max(agents, 1) * elapsed_s / 3600
+        critical = len(self.critical_rows) / len(self.rows) if self.rows else 0.0
+        return (f"simulator: {len(self.alert_ids)} alerts = {len(self.alert_ids) / agent_hours:.1f} per agent-hour; "
+                f"{len(self.rows)} wall rows (one per offending message) = {len(self.rows) / agent_hours:.1f} per "
+                f"agent-hour, {critical:.0%} critical; {agents} agents over {elapsed_s / 60:.1f} min")
+
+
+class AlertCounter:
+    """Counts ``chat.alerts`` records stamped after the run started (a broker that answers "latest" a
+    little early may hand back a few older records: their timestamps leave them out)."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.count = AlertCount()
+        self.since_ms = int(time.time() * 1000)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        try:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+                                        auto_offset_reset="latest", fetch_max_wait_ms=200)
+            await consumer.start()
+            self._consumer = consumer
+            partitions = None
+            for _ in range(25):
+                await consumer.topics()
+                partitions = consumer.partitions_for_topic(self.topic)
+                if partitions:
+                    break
+                await asyncio.sleep(0.2)
+            if not partitions:
+                raise RuntimeError(f"no topic {self.topic}")
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            for tp in tps:  # resolve "latest" now, before the first message is produced
+                await consumer.position(tp)
+            self._task = asyncio.create_task(self._run())
+        except (KafkaError, OSError, RuntimeError) as exc:
+            self.count.problem = f"{type(exc).__name__}: {exc}"
+            await self.stop()
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500)
+            for records in batches.values():
+                for record in records:
+                    if record.timestamp >= self.since_ms:
+                        self.count.add(record.value)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await self._task
+            self._task = None
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()
+            self._consumer = None
 
 
 class Simulator:
-    def __init__(self, producer: AIOKafkaProducer, topic: str, *, rate: float,
+    def __init__(self, producer: Any, topic: str, *, rate: float,
                  violation_share: float, rng: random.Random) -> None:
         self.producer = producer
         self.topic = topic
@@ -120,6 +217,7 @@ class Simulator:
         self.stats.slow_first_replies += roll < 0.05
         await asyncio.sleep(first_wait)
         await self.send(conv, "agent", "message", self.agent_text(AGENT_GREETINGS))
+        self.stats.agents.add(conv["agent"])
         for _ in range(rng.randint(1, 4)):
             await asyncio.sleep(self.pause())
             await self.send(conv, "customer", "message", rng.choice(CUSTOMER_FOLLOWUPS))
@@ -161,15 +259,45 @@ class Simulator:
 
 
 async def run_simulator(settings: Settings, *, rate: float, duration_s: float | None,
-                        violation_share: float, seed: int | None) -> SimStats:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+                        violation_share: float, seed: int | None, via: str = "kafka", api_url: str = "",
+                        token: str = "", count_alerts: bool = True) -> SimStats:
+    from zhijian.ingest_client import HttpProducer  # --via http: POST /api/events instead of Kafka
+
+    producer: Any = HttpProducer(api_url, token) if via == "http" else \
+        AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
     await producer.start()
+    counter = AlertCounter(settings.bootstrap_servers, settings.topics.alerts) if count_alerts else None
+    if counter is not None:
+        await counter.start()
     sim = Simulator(producer, settings.topics.messages, rate=rate, violation_share=violation_share,
                     rng=random.Random(seed))
-    print(f"simulator: ~{rate:g} messages/s into {settings.topics.messages}, "
+    sim.stats.alerts = counter.count if counter is not None else None
+    print(f"simulator: ~{rate:g} messages/s into {settings.topics.messages}{' over HTTP' * (via == 'http')}, "
           f"{violation_share:.0%} of agent messages with a violation", flush=True)
+    # SIGTERM (how `zhijian up` stops its children) ends the run like its duration would: with the summary
+    loop, main, stopping = asyncio.get_running_loop(), asyncio.current_task(), asyncio.Event()
+
+    def stop() -> None:
+        stopping.set()
+        if main is not None:
+            main.cancel()
+    handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no handler
+        loop.add_signal_handler(signal.SIGTERM, stop)
+        handled = True
     try:
-        return await sim.run(duration_s)
+        stats = await sim.run(duration_s)
+        if counter is not None and duration_s is not None:
+            await asyncio.sleep(2.0)  # the alerts of the last messages are still on their way
+        return stats
+    except asyncio.CancelledError:
+        if not stopping.is_set():
+            raise
+        return sim.stats
     finally:
+        if handled:
+            loop.remove_signal_handler(signal.SIGTERM)
         await producer.stop()
+        if counter is not None:
+            await counter.stop()
         print(sim.stats.summary(), flush=True)

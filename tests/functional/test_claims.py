@@ -11,10 +11,10 @@ from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.functional.test_scores_and_rollup import conversation
 from tests.unit.test_storage import alert
-from zhijian.appstore import AppStore
-from zhijian.claims import ClaimError
-from zhijian.rollup import run_rollup
-from zhijian.users import Principal
+from zhijian.reports.rollup import run_rollup
+from zhijian.store.app import AppStore
+from zhijian.store.claims import ClaimError
+from zhijian.store.users import Principal
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 T0 = 1_795_000_000_000
@@ -51,9 +51,9 @@ def test_the_rollup_counts_what_floor_leads_did(store: AppStore, tmp_path: Path)
     store.act("y1", LEAD_A, "resolved")
     store.act("y2", LEAD_A, "false_positive")
     store.save_scored([conversation("z1", "ann", 0, team="A")], lambda _shop: RUBRIC)
-    files = run_rollup(store, day, tmp_path, RUBRIC)
-    (ann,) = csv.DictReader(files.agents_csv.read_text(encoding="utf-8").splitlines())
+    files = run_rollup(store, day, tmp_path, RUBRIC, lang="en")
+    (ann,) = csv.DictReader(files.agents_csv.read_text(encoding="utf-8-sig").splitlines())
     assert (ann["agent_id"], ann["alerts_claimed"], ann["alerts_resolved"], ann["alerts_false_positive"]) == (
         "ann", "2", "1", "1")
-    (team,) = csv.DictReader(files.teams_csv.read_text(encoding="utf-8").splitlines())
+    (team,) = csv.DictReader(files.teams_csv.read_text(encoding="utf-8-sig").splitlines())
     assert (team["team_id"], team["alerts_claimed"]) == ("A", "2")

@@ -11,10 +11,10 @@ import pytest
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.unit.test_response_times import T0, Run, ev
-from zhijian.appstore import AppStore as QualityStore
-from zhijian.quality_store import AppealError, samples_for
-from zhijian.rollup import run_rollup
+from zhijian.reports.rollup import run_rollup
 from zhijian.scoring import finding_id
+from zhijian.store.app import AppStore as QualityStore
+from zhijian.store.quality import AppealError, samples_for
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 DAY = RUBRIC.day(T0)  # 2026-11-18 on the floor's clock (Asia/Shanghai)
@@ -41,7 +41,17 @@ def conversation(conv: str, agent: str, start_s: float, *, bad: str | None = Non
         run.feed(event)
     end = e("end", "system", 70, "", etype="conversation_ended", agent=None, team=None)
     run.feed(end)
+    LINES[conv] = run.lines
     return run.snapshots[-1]
+
+
+LINES: dict[str, list[Any]] = {}  # each scripted conversation's transcript lines, as the pipeline emits them
+
+
+def save(store: QualityStore, summaries: list[dict[str, Any]]) -> int:
+    """What the worker's persist agents do: the transcript (with message findings), then the summaries."""
+    store.save_transcript([line for s in summaries for line in LINES[s["conversation_id"]]], rubric_for)
+    return store.save_scored(summaries, rubric_for)
 
 
 @pytest.fixture
@@ -52,7 +62,7 @@ def shift(store: QualityStore) -> list[dict[str, Any]]:
         conversation("k3", "A", 200, bad="好的哦，请您稍等"), conversation("k4", "B", 300, slow=True),
         conversation("k5", "B", 400), conversation("k6", "C", 500, team="t2", bad="你自己想办法吧"),
     ]
-    assert store.save_scored(summaries, rubric_for) == 6
+    assert save(store, summaries) == 6
     return summaries
 
 
@@ -104,20 +114,20 @@ def test_an_accepted_appeal_changes_the_score_and_leaves_an_audit_trail(store: Q
 
 def test_the_rollup_writes_the_same_files_twice(store: QualityStore, shift: list[dict[str, Any]],
                                                tmp_path: Path) -> None:
-    first = run_rollup(store, DAY, tmp_path / "one", RUBRIC)
-    second = run_rollup(store, DAY, tmp_path / "two", RUBRIC)
+    first = run_rollup(store, DAY, tmp_path / "one", RUBRIC, lang="en")
+    second = run_rollup(store, DAY, tmp_path / "two", RUBRIC, lang="en")
     for a, b in zip((first.agents_csv, first.teams_csv, first.sample_csv, first.report_html),
                     (second.agents_csv, second.teams_csv, second.sample_csv, second.report_html), strict=True):
         assert a.read_bytes() == b.read_bytes()
-    agents = {r["agent_id"]: r for r in csv.DictReader(first.agents_csv.read_text(encoding="utf-8").splitlines())}
+    agents = {r["agent_id"]: r for r in csv.DictReader(first.agents_csv.read_text(encoding="utf-8-sig").splitlines())}
     assert agents["A"]["conversations"] == "3" and agents["A"]["fatal"] == "1"
     assert float(agents["A"]["mean_score"]) == pytest.approx((100 + 87 + 0) / 3, abs=1e-3)
-    assert (agents["A"]["conflict"], agents["A"]["banned_word"]) == ("1", "1")
+    assert (agents["A"]["label_conflict"], agents["A"]["label_banned_word"]) == ("1", "1")
     assert agents["B"]["first_response_p90_s"] == "22.0" and agents["B"]["first_response_mean_s"] == "13.5"
-    teams = {r["team_id"]: r for r in csv.DictReader(first.teams_csv.read_text(encoding="utf-8").splitlines())}
+    teams = {r["team_id"]: r for r in csv.DictReader(first.teams_csv.read_text(encoding="utf-8-sig").splitlines())}
     assert (teams["t1"]["conversations"], teams["t2"]["conversations"]) == ("5", "1")
     report = first.report_html.read_text(encoding="utf-8")
-    assert report.count("<svg") == 2 and "<script" not in report and "质检日报" in report
+    assert report.count("<svg") == 2 and "<script" not in report and "QA daily report" in report
     sample = {s["conversation_id"]: s["reasons"] for s in samples_for(store, DAY)}
     # every conversation with a finding, with the agent's previous and next conversation
     assert "has_finding" in sample["k2"] and "has_finding" in sample["k3"] and "has_finding" in sample["k6"]
@@ -133,7 +143,7 @@ def test_agents_with_two_full_months_get_the_reduced_sample(store: QualityStore,
     perfect = [conversation(f"p{m}{n}", "P", -month * m - n * 100) for m in (1, 2) for n in range(3)]
     mixed = [conversation("m1", "M", -month), conversation("m2", "M", -2 * month, bad="嫌贵别买")]
     today = [conversation(f"t{n}", agent, n * 100) for n, agent in enumerate(["P", "P", "M", "M"])]
-    store.save_scored(perfect + mixed + today, rubric_for)
+    save(store, perfect + mixed + today)
     run_rollup(store, DAY, tmp_path, RUBRIC)
     sample = samples_for(store, DAY)
     by_agent = {s["agent_id"]: s["reasons"] for s in sample}

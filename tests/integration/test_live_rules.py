@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.integration.harness import chat_event, http_json, produce_events, put_json, wait_for
-from zhijian.storage import Store
+from zhijian.store.base import Store
 
 pytestmark = pytest.mark.broker
 

@@ -25,7 +25,7 @@ from tests.integration.harness import (
     start_worker,
     wait_for,
 )
-from zhijian.broker import EmbeddedBroker
+from zhijian.kafka.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 
@@ -94,13 +94,14 @@ def test_scores_are_exact_survive_a_restart_and_change_with_an_accepted_appeal(b
         assert status == 409
 
         report_dir = tmp_path / "reports"
-        result = subprocess.run([sys.executable, "-m", "zhijian", "rollup", "--date", day, "--out", str(report_dir)],
+        result = subprocess.run([sys.executable, "-m", "zhijian", "rollup", "--date", day, "--out", str(report_dir),
+                                 "--lang", "en"],
                                 env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
         rows = {r["agent_id"]: r for r in csv.DictReader(
-            (report_dir / f"agents-{day}.csv").read_text(encoding="utf-8").splitlines())}
+            (report_dir / f"agents-{day}.csv").read_text(encoding="utf-8-sig").splitlines())}
         assert (rows["A"]["conversations"], rows["A"]["fatal"], rows["A"]["appeals_opened"],
-                rows["A"]["appeals_accepted"], rows["A"]["banned_word"]) == ("3", "0", "1", "1", "0")
+                rows["A"]["appeals_accepted"], rows["A"]["label_banned_word"]) == ("3", "0", "1", "1", "0")
         assert (report_dir / f"report-{day}.html").exists() and (report_dir / f"review-sample-{day}.csv").exists()
     finally:
         api.stop()

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from zhijian.contract import InvalidEvent, parse_event
+from zhijian.core.contract import InvalidEvent, parse_event
 
 NOW_MS = 1_795_400_000_000
 
@@ -72,3 +72,25 @@ def test_each_invalid_input_has_a_clear_reason(value: bytes, expected: str) -> N
 def test_lifecycle_events_need_no_text() -> None:
     parsed = parse_event(raw(event(type="conversation_ended", sender="system", text=None)), now_ms=NOW_MS)
     assert parsed.text == "" and parsed.type == "conversation_ended"
+
+
+def test_poison_values_are_invalid_events_not_crashes() -> None:
+    import json as _json
+
+    base = {"message_id": "m1", "conversation_id": "c1", "shop_id": "s", "sender": "customer",
+            "customer_id": "u", "type": "message", "text": "你好", "ts": 1_795_000_000_000}
+    now = 1_795_000_000_000
+
+    def reason(raw: bytes) -> str:
+        try:
+            parse_event(raw, now_ms=now)
+        except InvalidEvent as exc:
+            return exc.reason
+        raise AssertionError("accepted")
+
+    assert "too long" in reason(_json.dumps(base).replace("1795000000000", "9" * 5000).encode())
+    assert "year 3000" in reason(_json.dumps({**base, "ts": 10 ** 300}).encode())
+    assert "surrogate" in reason(_json.dumps({**base, "text": "电话13812345678\ud800"}).encode())
+    assert "surrogate" in reason(_json.dumps({**base, "message_id": "m\udc00"}).encode())
+    assert "control characters" in reason(_json.dumps({**base, "conversation_id": "c\x00?x"}).encode())
+    assert "13812345678" not in reason(_json.dumps({**base, "text": "13812345678\ud800"}).encode())

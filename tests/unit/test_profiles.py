@@ -19,7 +19,11 @@ def conversation_score(book: RuleBook, shop: str, agent_texts: list[str]) -> Any
                   for i, text in enumerate(agent_texts)]
     findings = [{"message_id": m["message_id"], **f.as_dict()}
                 for m in transcript for f in book.detect(m["text"], "agent", shop)]
-    summary = {"conversation_id": "c1", "transcript": transcript, "findings": findings, "closed_ms": 10_000}
+    labels: dict[str, int] = {}
+    for finding in findings:  # what the worker counts per conversation
+        labels[finding["label"]] = labels.get(finding["label"], 0) + 1
+    summary = {"conversation_id": "c1", "transcript": transcript, "findings": findings, "labels": labels,
+               "closed_ms": 10_000}
     return score_summary(summary, rubric_lookup(book)(shop))
 
 

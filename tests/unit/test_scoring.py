@@ -7,7 +7,7 @@ from typing import Any
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.unit.test_response_times import Run, ev
-from zhijian.scoring import finding_id, findings_of, score_summary
+from zhijian.scoring import findings_of, score_summary
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 
@@ -47,10 +47,8 @@ def test_a_banned_word_is_fatal_and_an_accepted_appeal_restores_the_score() -> N
     summary = model_conversation(ev("c3", "customer", 20, "好的"), ev("a3", "agent", 25, "好的哦，请您稍等"))
     score = score_summary(summary, RUBRIC)
     assert (score.score, score.fatal, score.fatal_labels) == (0.0, True, ["banned_word"])
-    (banned,) = [f for f in findings_of(summary) if f["label"] == "banned_word"]
-    assert banned["finding_id"] == finding_id(summary["conversation_id"], "banned_word", "a3", 2, 3)
-    assert banned["matched"] == "哦"
-    appealed = score_summary(summary, RUBRIC, excluded={banned["finding_id"]})
+    assert summary["labels"] == {"banned_word": 1}
+    appealed = score_summary(summary, RUBRIC, dismissed={"banned_word": 1})
     assert (appealed.score, appealed.fatal) == (100.0, False)
 
 

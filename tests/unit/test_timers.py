@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from detectors.timing_policy import TimingPolicy
-from stream.timers import RESEND_MS, ConversationIndex
+from stream.engine.records import Tick
+from stream.engine.state import ConversationState, Waiting
+from stream.engine.timers import RESEND_MS, ConversationIndex
 
 T0 = 1_795_000_000_000
 
 
 def state(status: str = "open", since: int | None = None, level: int = 0, last: int = T0,
-          closed_at: int | None = None, shop: str = "s1") -> dict[str, Any]:
-    return {"shop_id": shop, "status": status, "waiting": {"since": since, "level": level},
-            "last_arrival_ms": last, "closed_at": closed_at}
+          closed_at: int | None = None, shop: str = "s1", customer: int | None = None) -> ConversationState:
+    return ConversationState("c", shop, 0, status=status, waiting=Waiting(since=since, level=level),
+                             last_arrival_ms=last, closed_at=closed_at, last_customer_ms=customer or since)
 
 
 def index(**policies: TimingPolicy) -> ConversationIndex:
@@ -24,14 +24,15 @@ def test_waiting_ticks_fire_once_per_level() -> None:
     idx = index()
     idx.observe("c1", state(since=T0))
     assert idx.waiting_ticks(T0 + 14_999) == []
-    assert [t["level"] for _, t in idx.waiting_ticks(T0 + 15_000)] == [0]  # onto the board, no alert
+    assert idx.waiting_ticks(T0 + 15_000) == [("c1", Tick("board", T0))]  # onto the board, no alert
     assert idx.waiting_ticks(T0 + 29_999) == []
-    assert idx.waiting_ticks(T0 + 30_000) == [("c1", {"kind": "waiting", "since": T0, "level": 1,
-                                                     "at_ms": T0 + 30_000})]
+    assert idx.waiting_ticks(T0 + 30_000) == [("c1", Tick("waiting", T0, 1))]
     assert idx.waiting_ticks(T0 + 45_000) == []
-    assert [t["level"] for _, t in idx.waiting_ticks(T0 + 60_000)] == [2]
+    assert idx.waiting_ticks(T0 + 60_000) == [("c1", Tick("waiting", T0, 2))]
     idx.observe("c1", state(since=T0, level=1))  # the pipeline applied the first tick: no repeat
     assert idx.waiting_ticks(T0 + 70_000) == []
+    assert idx.waiting_ticks(T0 + 300_000) == [("c1", Tick("gone", T0))]  # silent for customer_gone_s
+    assert idx.waiting_ticks(T0 + 400_000) == []
     idx.observe("c1", state(since=None))  # answered
     assert idx.waiting_ticks(T0 + 90_000) == [] and "c1" not in idx.waiting
 
@@ -40,14 +41,14 @@ def test_a_new_waiting_episode_starts_from_level_zero() -> None:
     idx = index()
     idx.observe("c1", state(since=T0, level=2))
     idx.observe("c1", state(since=T0 + 100_000))
-    assert [t["level"] for _, t in idx.waiting_ticks(T0 + 130_000)] == [1]
+    assert idx.waiting_ticks(T0 + 130_000) == [("c1", Tick("waiting", T0 + 100_000, 1))]
 
 
 def test_shops_have_their_own_thresholds() -> None:
     idx = index(fast=TimingPolicy(waiting_warning_s=5, waiting_critical_s=10))
     idx.observe("slow", state(since=T0))
     idx.observe("fast", state(since=T0, shop="fast"))
-    assert [(c, t["level"]) for c, t in idx.waiting_ticks(T0 + 10_000)] == [("fast", 2)]
+    assert [(c, t.level) for c, t in idx.waiting_ticks(T0 + 10_000) if t.kind == "waiting"] == [("fast", 2)]
 
 
 def test_housekeeping_closes_quiet_conversations_and_purges_old_closed_ones() -> None:
@@ -55,12 +56,12 @@ def test_housekeeping_closes_quiet_conversations_and_purges_old_closed_ones() ->
     idx.observe("open", state(last=T0))
     idx.observe("closed", state(status="closed", closed_at=T0))
     assert idx.housekeeping_ticks(T0 + 599_000) == []
-    assert idx.housekeeping_ticks(T0 + 600_000) == [("open", {"kind": "close", "at_ms": T0 + 600_000})]
+    assert idx.housekeeping_ticks(T0 + 600_000) == [("open", Tick("close"))]
     assert idx.housekeeping_ticks(T0 + 601_000) == []  # sent; not again before RESEND_MS
     assert [c for c, _ in idx.housekeeping_ticks(T0 + 600_000 + RESEND_MS)] == ["open"]
     # the close was never applied here, so it is asked for again, with the purge
     due = idx.housekeeping_ticks(T0 + 3_600_000)
-    assert [(c, t["kind"]) for c, t in due] == [("open", "close"), ("closed", "purge")]
+    assert [(c, t.kind) for c, t in due] == [("open", "close"), ("closed", "purge")]
 
 
 def test_resync_drops_conversations_the_table_no_longer_has() -> None:

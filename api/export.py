@@ -1,0 +1,66 @@
+"""Excel downloads of the alert wall and the scoreboard (the dashboard's export buttons).
+
+``GET /api/export/alerts.xlsx?since_ms=&before_ms=&limit=`` and
+``GET /api/export/agents.xlsx?date=&shift=&team_id=``: the same records, in the same scope, as
+``/api/alerts`` and ``/api/agents``; Chinese headers, a frozen header row, numbers as numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from api.auth import Auth
+from detectors import load_ruleset
+from detectors.rubric import rubric_of
+from zhijian.reports.rollup import KPI_COLUMNS, LABEL_COLUMNS
+from zhijian.reports.xlsx import alerts_sheet, scoreboard_sheet, workbook_bytes
+from zhijian.scoring import kpi
+from zhijian.store.claims import ClaimStore
+from zhijian.store.users import Principal
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def _download(data: bytes, name: str) -> Response:
+    return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def router(store: ClaimStore, auth: Auth) -> APIRouter:
+    api = APIRouter(prefix="/api/export")
+    viewer = Depends(auth.allowed("view"))
+    floor = rubric_of(load_ruleset().rubric)
+
+    @api.get("/alerts.xlsx")
+    async def alerts(who: Principal = viewer, since_ms: int | None = None, before_ms: int | None = None,
+                     limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> Response:
+        def build() -> bytes:
+            rows = store.recent_alerts(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
+            states = store.actions_for([r["alert_id"] for r in rows])
+            for row in rows:
+                if row["alert_id"] in states:
+                    row["action"] = states[row["alert_id"]]
+            return workbook_bytes([alerts_sheet(rows, floor.zone)])
+        stamp = datetime.datetime.now(floor.zone).strftime("%Y%m%d-%H%M")
+        return _download(await asyncio.to_thread(build), f"alerts-{stamp}.xlsx")
+
+    @api.get("/agents.xlsx")
+    async def agents(who: Principal = viewer, date: DAY = None, shift: str | None = None,
+                     team_id: str | None = None) -> Response:
+        day = date or datetime.datetime.now(floor.zone).date().isoformat()
+
+        def build() -> bytes:
+            rows = [r for r in store.scored_rows(day) if (shift is None or r["shift"] == shift) and who.sees(r)
+                    and (team_id is None or r["team_id"] == team_id)]
+            board = kpi.scoreboard(rows, waiting_alerts=store.waiting_alert_counts([r["conversation_id"]
+                                                                                     for r in rows]),
+                                   appeals=store.appeals_between(day, day))
+            return workbook_bytes([scoreboard_sheet(board, KPI_COLUMNS, LABEL_COLUMNS)])
+        return _download(await asyncio.to_thread(build), f"agents-{day}.xlsx")
+
+    return api
