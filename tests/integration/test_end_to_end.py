@@ -33,20 +33,24 @@ def independent_produce(bootstrap: str, topic: str, key: str, value: dict[str, A
         producer.close()
 
 
-async def receive_alert(url: str, predicate: Any, timeout_s: float = 30.0) -> dict[str, Any]:
+async def receive_alert(url: str, predicate: Any, timeout_s: float = 30.0,
+                        ready: asyncio.Event | None = None) -> dict[str, Any]:
     async with websockets.connect(url) as socket:
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
             alert: dict[str, Any] = json.loads(await asyncio.wait_for(socket.recv(), remaining))
+            if alert.get("kind") == "ready" and ready is not None:
+                ready.set()
             if "kind" not in alert and predicate(alert):
                 return alert
 
 
 async def produce_after_connect(stack: Stack, conv: str, message_id: str) -> dict[str, Any]:
     url = ws_url(stack.settings.api_port, "/ws/alerts", stack.token)
-    waiter = asyncio.create_task(receive_alert(url, lambda a: a["message_id"] == message_id))
-    await asyncio.sleep(1.0)  # the socket is subscribed before the event is produced
+    subscribed = asyncio.Event()
+    waiter = asyncio.create_task(receive_alert(url, lambda a: a["message_id"] == message_id, ready=subscribed))
+    await asyncio.wait_for(subscribed.wait(), 10)  # the socket is subscribed before the event is produced
     event = chat_event(message_id, conv, "agent", "哦，这个不知道", agent="agent-7", team="team-a")
     # Deliberately not the key's partition: the worker must re-key it to where the
     # conversation's state lives, and still alert exactly once.

@@ -94,6 +94,7 @@ def test_the_feed_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
             await asyncio.wait_for(got[1].wait(), 30)
             await asyncio.wait_for(back.wait(), 15)  # and the heartbeats say so again
             follower.cancel()
+            await asyncio.gather(follower, return_exceptions=True)
             return alerts, feed_states
 
         alerts, feed_states = asyncio.run(scenario())

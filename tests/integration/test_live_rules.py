@@ -21,7 +21,7 @@ def test_published_rules_reach_the_worker_live_and_findings_record_the_version(s
 
     bad = dict(current["document"], rules=[{"id": "x", "label": "not-a-label", "terms": ["a"]}])
     status, body = put_json(f"{stack.api_url}/api/rules", stack.token, bad)
-    assert status == 422 and "not-a-label" in str(body["detail"])
+    assert status == 422 and "not-a-label" in body["detail"][0]["msg"]
 
     document = dict(current["document"])
     document["rules"] = [*document["rules"], {"id": "conflict.local", "label": "conflict", "terms": ["少啰嗦"],

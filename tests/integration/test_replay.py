@@ -118,6 +118,7 @@ def test_every_api_process_sees_every_alert(stack: Stack) -> None:
                 await asyncio.wait_for(asyncio.gather(*(w.got.wait() for w in walls)), 30)
             for task in tasks:
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)  # sockets closed before the loop ends
             return [w.alerts for w in walls]
 
         on_first, on_second = asyncio.run(scenario())
@@ -145,6 +146,7 @@ def test_two_hundred_clients_all_get_the_alert(stack: Stack) -> None:
             await asyncio.wait_for(asyncio.gather(*(w.got.wait() for w in walls)), 60)
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # sockets closed before the loop ends
         return [w.alerts for w in walls]
 
     received = asyncio.run(scenario())
@@ -256,6 +258,7 @@ def test_a_client_misses_nothing_across_a_60_s_api_outage(stack: Stack) -> None:
                 break
             await asyncio.sleep(2)  # polling the topic until the worker has caught up
         second.cancel()
+        await asyncio.gather(second, return_exceptions=True)
         return truth, wall.frames
 
     restarted: list[Proc] = []

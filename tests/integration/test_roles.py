@@ -30,8 +30,9 @@ def login(stack: Stack, username: str, role: str, **extra: str) -> str:
     return str(body["token"])
 
 
-async def collect(url: str, seconds: float) -> list[dict[str, Any]]:
-    """Every alert pushed in the next ``seconds`` (heartbeats keep the socket busy: a deadline, not silence)."""
+async def collect(url: str, seconds: float, ready: asyncio.Event) -> list[dict[str, Any]]:
+    """Every alert pushed in the next ``seconds`` (heartbeats keep the socket busy: a deadline, not
+    silence); ``ready`` is set once the socket is subscribed."""
     received: list[dict[str, Any]] = []
     deadline = asyncio.get_running_loop().time() + seconds
     async with websockets.connect(url) as socket:
@@ -39,7 +40,9 @@ async def collect(url: str, seconds: float) -> list[dict[str, Any]]:
             while True:
                 remaining = deadline - asyncio.get_running_loop().time()
                 frame = json.loads(await asyncio.wait_for(socket.recv(), max(remaining, 0.001)))
-                if "kind" not in frame:  # alerts only: no heartbeat, ready or action frames
+                if frame.get("kind") == "ready":
+                    ready.set()
+                elif "kind" not in frame:  # alerts only: no heartbeat, ready or action frames
                     received.append(frame)
         except TimeoutError:
             return received
@@ -57,9 +60,10 @@ def test_scope_and_permissions_on_rest_and_websocket(stack: Stack) -> None:
 
     async def scenario() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         port = stack.settings.api_port
-        lead_feed = asyncio.create_task(collect(ws_url(port, "/ws/alerts", lead), 12))
-        agent_feed = asyncio.create_task(collect(ws_url(port, "/ws/alerts", agent), 12))
-        await asyncio.sleep(1.0)
+        ready = [asyncio.Event(), asyncio.Event()]
+        lead_feed = asyncio.create_task(collect(ws_url(port, "/ws/alerts", lead), 12, ready[0]))
+        agent_feed = asyncio.create_task(collect(ws_url(port, "/ws/alerts", agent), 12, ready[1]))
+        await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 10)  # both subscribed
         await asyncio.to_thread(produce_events, stack.settings.bootstrap_servers, stack.settings.topics.messages,
                                 events)
         return await lead_feed, await agent_feed
