@@ -17,12 +17,26 @@ from detectors import RuleBook, load_ruleset
 from detectors.rubric import Rubric, Section, rubric_of
 
 CONVERSATION_LABELS = ("missing_greeting", "missing_closing", "politeness_rate", "unanswered_at_end")
+SILENT_LABELS = ("missing_greeting", "missing_closing", "politeness_rate")
 AGENT_LABELS = ("banned_word", "impolite_address", "forbidden_phrase", "conflict", "deflection", "pii_leak")
 
 
 def finding_id(conversation_id: str, label: str, message_id: str = "", start: int = 0, end: int = 0) -> str:
     key = f"{conversation_id}\x1f{message_id}\x1f{label}\x1f{start}\x1f{end}"
     return hashlib.blake2b(key.encode(), digest_size=12).hexdigest()
+
+
+def agent_silent(summary: Mapping[str, Any]) -> bool:
+    """The customer asked (at least one turn) and no agent wrote a word: nothing to award greeting,
+    closing or politeness for."""
+    metrics = summary.get("metrics") or {}
+    return bool(metrics.get("turns")) and not (metrics.get("messages") or {}).get("agent")
+
+
+def never_answered(summary: Mapping[str, Any]) -> bool:
+    """The customer asked and no turn was answered: the response-time items score 0, not full marks."""
+    metrics = summary.get("metrics") or {}
+    return bool(metrics.get("turns")) and not metrics.get("answered_turns")
 
 
 def findings_of(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -36,6 +50,13 @@ def findings_of(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
                       "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"), "agent_id": summary.get("agent_id"),
                       "matched": "", "detail": check.get("detail")})
     metrics = summary.get("metrics") or {}
+    if agent_silent(summary):  # the assigned agent said nothing: greeting, closing, politeness are not earned
+        for label in SILENT_LABELS:
+            if not any(f["label"] == label for f in found):
+                found.append({"finding_id": finding_id(conv, label), "label": label, "message_id": None,
+                              "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"),
+                              "agent_id": summary.get("agent_id"), "matched": "",
+                              "detail": {"reason": "no_agent_message", "customer_turns": metrics.get("turns", 0)}})
     if metrics.get("waiting_since_ms") is not None:  # 回复中断: closed on an unanswered question
         found.append({"finding_id": finding_id(conv, "unanswered_at_end"), "label": "unanswered_at_end",
                       "message_id": None, "start": 0, "end": 0, "ts_ms": summary.get("closed_ms"),
@@ -77,13 +98,15 @@ def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Co
         return 0 if active["missing_closing"] else maximum
     if item == "politeness":
         points = checks.get("politeness_points")
-        if points is None or not active["politeness_rate"]:
+        if not active["politeness_rate"]:
             return maximum  # full marks, or nothing to judge, or the finding was appealed away
-        return float(min(maximum, points))
+        return 0.0 if points is None else float(min(maximum, points))  # None: the agent said nothing
     key = {"first_response": "first_response_points", "avg_response": "avg_response_points",
            "reply_rate": "reply_rate_points"}[item]
     points = metrics.get(key)
-    return float(maximum if points is None else min(maximum, points))  # None: nothing to answer
+    if points is None:  # no response time: nothing to answer — or nobody answered, which earns nothing
+        return 0.0 if item != "reply_rate" and never_answered(summary) else float(maximum)
+    return float(min(maximum, points))
 
 
 def _section(section: Section, summary: Mapping[str, Any], active: Counter[str]) -> dict[str, Any]:
