@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from detectors.timing_policy import TimingPolicy
+
 ITEMS = ("politeness", "greeting", "closing", "first_response", "avg_response", "reply_rate")
 SCORED_LABELS = ("banned_word", "impolite_address", "forbidden_phrase", "conflict", "deflection", "pii_leak",
                  "missing_greeting", "missing_closing", "politeness_rate", "unanswered_at_end")
@@ -29,6 +31,8 @@ class Shift:
     end_minute: int
 
     def contains(self, minute: int) -> bool:
+        if self.end_minute < self.start_minute:  # across midnight (22:00–08:00)
+            return minute >= self.start_minute or minute < self.end_minute
         return self.start_minute <= minute < self.end_minute
 
 
@@ -40,6 +44,11 @@ class Rubric:
     fatal_labels: frozenset[str] = frozenset()
     bonus_max: int = 0
     shifts: tuple[Shift, ...] = ()
+    offline_hours: tuple[Shift, ...] = ()  # local hours the shop is closed (留言 time), besides outside the shifts
+    offline_reply_s: int = 86_400  # an offline message answered within this is answered in time (24 h rule)
+    appeal_window_h: float = 72  # an agent may appeal a finding this long after the result is published
+    appeal_decision_h: float = 48  # QA decides an appeal within this, or the appeal is escalated
+    timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -55,6 +64,14 @@ class Rubric:
         local = self.local(ts_ms)
         minute = local.hour * 60 + local.minute
         return next((s.name for s in self.shifts if s.contains(minute)), None)
+
+    def offline(self, ts_ms: int) -> bool:
+        """The shop is offline then: outside every shift (when shifts are set), or inside ``offline_hours``."""
+        local = self.local(ts_ms)
+        minute = local.hour * 60 + local.minute
+        if self.shifts and not any(s.contains(minute) for s in self.shifts):
+            return True
+        return any(s.contains(minute) for s in self.offline_hours)
 
 
 def _minutes(text: str) -> int:
@@ -91,7 +108,13 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     if fatal - set(SCORED_LABELS):
         raise ValueError(f"fatal_labels: unknown {sorted(fatal - set(SCORED_LABELS))}")
     shifts = tuple(Shift(str(name), _minutes(start), _minutes(end)) for name, start, end in raw.get("shifts") or [])
-    return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts)
+    offline = tuple(Shift("offline", _minutes(start), _minutes(end)) for start, end in raw.get("offline_hours") or [])
+    reply_s = int(raw.get("offline_reply_s", 86_400))
+    window_h, decision_h = float(raw.get("appeal_window_h", 72)), float(raw.get("appeal_decision_h", 48))
+    if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
+        raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
+    return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
+                  window_h, decision_h)
 
 
 @lru_cache(maxsize=64)

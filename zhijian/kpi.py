@@ -25,11 +25,17 @@ def p90(values: Iterable[float | None]) -> float | None:
     return present[max(0, math.ceil(0.9 * len(present)) - 1)]
 
 
+def _offline_pending(row: Mapping[str, Any]) -> bool:
+    """Closed on a question left while the shop was offline, still inside its 24 hours: not yet unanswered."""
+    breakdown = row.get("breakdown")
+    return isinstance(breakdown, Mapping) and bool(breakdown.get("offline_pending"))
+
+
 def reply_counts(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
     """(咨询人数, 回复人数): conversations in which the customer asked (one turn or more), and those of
     them the agent answered at least once. The seed's 回复率 is the second over the first ("当日所有顾客咨询，
     客服都回应了，那么旺旺回复率是100%"); a conversation nobody answered counts against its assigned agent."""
-    asked = [r for r in rows if r["turns"]]
+    asked = [r for r in rows if r["turns"] and not (r["answered_turns"] == 0 and _offline_pending(r))]
     return len(asked), sum(1 for r in asked if r["answered_turns"])
 
 

@@ -142,7 +142,7 @@ class QualityStore(Store):
                  "agent_id": f.get("agent_id") or summary.get("agent_id"), "team_id": summary.get("team_id"),
                  "day": rubric.day(f.get("ts_ms") or summary["closed_ms"]), "label": f["label"],
                  "message_id": f.get("message_id"), "start": f["start"], "end": f["end"], "ts_ms": f.get("ts_ms"),
-                 "matched": f.get("matched") or "", "status": "active"} for f in findings_of(summary)]
+                 "matched": f.get("matched") or "", "status": "active"} for f in findings_of(summary, rubric)]
         if rows:  # a finding's status (appealed, dismissed) survives a replay of the summary
             conn.execute(self._insert()(findings).on_conflict_do_nothing(index_elements=["finding_id"]), rows)
 
@@ -194,7 +194,7 @@ class QualityStore(Store):
             findings.c.conversation_id == conv, findings.c.status == "dismissed")).scalars())
         bonus = conn.execute(select(bonuses.c.points).where(bonuses.c.conversation_id == conv)).scalar() or 0
         result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus)
-        labels = dict(active_labels(summary, dismissed))
+        labels = dict(active_labels(summary, dismissed, rubric))
         metrics, checks = summary.get("metrics") or {}, summary.get("checks") or {}
         opened, closed = summary.get("opened_ms"), summary.get("closed_ms")
         when = int(closed or opened or 0)
