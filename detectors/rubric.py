@@ -22,6 +22,7 @@ class Section:
     points: int
     items: Mapping[str, int] = field(default_factory=dict)  # item → its maximum points
     deductions: Mapping[str, int] = field(default_factory=dict)  # label → points off per finding
+    human_items: Mapping[str, int] = field(default_factory=dict)  # scored by a QA reviewer: pending until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class Rubric:
     offline_reply_s: int = 86_400  # an offline message answered within this is answered in time (24 h rule)
     appeal_window_h: float = 72  # an agent may appeal a finding this long after the result is published
     appeal_decision_h: float = 48  # QA decides an appeal within this, or the appeal is escalated
+    manual_labels: Mapping[str, str] = field(default_factory=dict)  # label → name: findings only a reviewer adds
     timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
@@ -83,17 +85,24 @@ def _minutes(text: str) -> int:
 
 
 def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
+    manual = {str(k): str(v) for k, v in (raw.get("manual_labels") or {}).items()}
+    if set(manual) & set(SCORED_LABELS):
+        raise ValueError(f"manual_labels: {sorted(set(manual) & set(SCORED_LABELS))} are automatic labels")
+    labels = set(SCORED_LABELS) | set(manual)
     sections = []
     for index, item in enumerate(raw.get("sections") or []):
         where = f"sections[{index}]"
         items = {str(k): int(v) for k, v in (item.get("items") or {}).items()}
         deductions = {str(k): int(v) for k, v in (item.get("deductions") or {}).items()}
-        unknown = (set(items) - set(ITEMS)) | (set(deductions) - set(SCORED_LABELS))
+        human = {str(k): int(v) for k, v in (item.get("human_items") or {}).items()}
+        unknown = (set(items) - set(ITEMS)) | (set(deductions) - labels)
         if unknown:
             raise ValueError(f"{where}: unknown item or label {sorted(unknown)}")
-        if sum(items.values()) > int(item["points"]):
+        if set(human) & set(ITEMS) or any(v < 0 for v in human.values()):
+            raise ValueError(f"{where}: human_items need their own names and points ≥ 0")
+        if sum(items.values()) + sum(human.values()) > int(item["points"]):
             raise ValueError(f"{where}: items add up to more than the section's points")
-        sections.append(Section(str(item["name"]), int(item["points"]), items, deductions))
+        sections.append(Section(str(item["name"]), int(item["points"]), items, deductions, human))
     if not sections:
         raise ValueError("a rubric needs sections")
     max_score = int(raw.get("max_score", 100))
@@ -105,8 +114,8 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {timezone!r}") from None
     fatal = frozenset(str(label) for label in raw.get("fatal_labels") or [])
-    if fatal - set(SCORED_LABELS):
-        raise ValueError(f"fatal_labels: unknown {sorted(fatal - set(SCORED_LABELS))}")
+    if fatal - labels:
+        raise ValueError(f"fatal_labels: unknown {sorted(fatal - labels)}")
     shifts = tuple(Shift(str(name), _minutes(start), _minutes(end)) for name, start, end in raw.get("shifts") or [])
     offline = tuple(Shift("offline", _minutes(start), _minutes(end)) for start, end in raw.get("offline_hours") or [])
     reply_s = int(raw.get("offline_reply_s", 86_400))
@@ -114,7 +123,7 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
         raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
     return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
-                  window_h, decision_h)
+                  window_h, decision_h, manual)
 
 
 @lru_cache(maxsize=64)

@@ -191,10 +191,13 @@ class QualityStore(Store):
     def _write_score(self, conn: Connection, summary: dict[str, Any], rubric: Rubric, *, only_if_newer: bool) -> int:
         conv = summary["conversation_id"]
         dismissed = Counter(conn.execute(select(findings.c.label).where(
-            findings.c.conversation_id == conv, findings.c.status == "dismissed")).scalars())
+            findings.c.conversation_id == conv, findings.c.status.in_(("dismissed", "rejected")))).scalars())
         bonus = conn.execute(select(bonuses.c.points).where(bonuses.c.conversation_id == conv)).scalar() or 0
-        result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus)
-        labels = dict(active_labels(summary, dismissed, rubric))
+        extra, human = self._review_inputs(conn, conv)
+        result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus, extra=extra, human=human)
+        counted = active_labels(summary, rubric=rubric) + Counter(extra)
+        counted.subtract(dismissed)
+        labels = dict(+counted)
         metrics, checks = summary.get("metrics") or {}, summary.get("checks") or {}
         opened, closed = summary.get("opened_ms"), summary.get("closed_ms")
         when = int(closed or opened or 0)
@@ -221,6 +224,10 @@ class QualityStore(Store):
             where=(scores.c.version < base.excluded.version) if only_if_newer else None,
         ).returning(scores.c.conversation_id)
         return len(conn.execute(statement).all())
+
+    def _review_inputs(self, conn: Connection, conversation_id: str) -> tuple[Counter[str], dict[str, float]]:
+        """Findings a reviewer added and the human items' points (``zhijian.review_store`` fills them in)."""
+        return Counter(), {}
 
     def rescore(self, conn: Connection, conversation_id: str, rubric_for: RubricFor) -> dict[str, Any] | None:
         payload = conn.execute(select(scores.c.summary).where(scores.c.conversation_id == conversation_id)).scalar()
@@ -270,7 +277,7 @@ class QualityStore(Store):
             row = conn.execute(select(findings).where(findings.c.finding_id == finding)).mappings().first()
             if row is None:
                 raise AppealError(f"no finding {finding!r}")
-            if row["status"] != "active":
+            if row["status"] not in ("active", "confirmed"):
                 raise AppealError(f"finding {finding} is {row['status']}: it cannot be appealed again")
             appeal = {"appeal_id": str(uuid.uuid4()), "finding_id": finding, "conversation_id": row["conversation_id"],
                       "agent_id": agent_id, "day": row["day"], "reason": reason, "status": "open",

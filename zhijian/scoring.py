@@ -128,11 +128,12 @@ class Score:
     breakdown: list[dict[str, Any]] = field(default_factory=list)
     bonus: int = 0
     offline_pending: bool = False  # closed on an offline question still inside its 24 hours
+    pending_items: list[str] = field(default_factory=list)  # human items no reviewer has scored yet
 
     def as_dict(self) -> dict[str, Any]:
         return {"score": self.score, "max_score": self.max_score, "fatal": self.fatal,
                 "fatal_labels": self.fatal_labels, "bonus": self.bonus, "breakdown": self.breakdown,
-                "offline_pending": self.offline_pending}
+                "offline_pending": self.offline_pending, "pending_items": self.pending_items}
 
 
 def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Counter[str], offline: Offline,
@@ -173,30 +174,42 @@ def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Co
 
 
 def _section(section: Section, summary: Mapping[str, Any], active: Counter[str], offline: Offline,
-             timing: TimingPolicy) -> dict[str, Any]:
+             timing: TimingPolicy, human: Mapping[str, float]) -> dict[str, Any]:
     items = {item: _item_points(item, maximum, summary, active, offline, timing)
              for item, maximum in section.items.items()}
-    base = sum(items.values()) + (section.points - sum(section.items.values()))
+    scored = {item: float(max(0.0, min(maximum, human[item]))) for item, maximum in section.human_items.items()
+              if human.get(item) is not None}
+    pending = [item for item in section.human_items if item not in scored]  # 0 until a reviewer scores them
+    items.update({item: scored.get(item, 0.0) for item in section.human_items})
+    base = sum(items.values()) + (section.points - sum(section.items.values()) - sum(section.human_items.values()))
     deductions: list[dict[str, Any]] = [{"label": label, "count": active[label], "points": -per * active[label]}
                                         for label, per in section.deductions.items() if active[label]]
     points = max(0.0, base + sum(int(d["points"]) for d in deductions))
     return {"section": section.name, "points": round(points, 2), "max": section.points, "items": items,
-            "deductions": deductions}
+            "deductions": deductions, "pending": pending}
 
 
 def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapping[str, int] | None = None,
-                  bonus: int = 0) -> Score:
-    """The conversation's score. ``dismissed``: findings per label removed by accepted appeals."""
-    active = active_labels(summary, dismissed, rubric)
+                  bonus: int = 0, extra: Mapping[str, int] | None = None,
+                  human: Mapping[str, float] | None = None) -> Score:
+    """The conversation's score. ``dismissed``: findings per label removed by accepted appeals or rejected in
+    review; ``extra``: findings per label a reviewer added (manual, or a held-back model finding confirmed);
+    ``human``: the points a reviewer gave the rubric's human items (an item not there is pending: 0)."""
+    active = active_labels(summary, rubric=rubric)
+    active.update({label: int(n) for label, n in (extra or {}).items()})
+    for label, count in (dismissed or {}).items():
+        active[label] = max(0, active[label] - count)
+    active = +active
     offline = offline_of(summary, rubric)
     timing = rubric.timing or TimingPolicy()
-    breakdown = [_section(section, summary, active, offline, timing) for section in rubric.sections]
+    breakdown = [_section(section, summary, active, offline, timing, human or {}) for section in rubric.sections]
+    pending = [item for s in breakdown for item in s["pending"]]
     fatal_labels = sorted(label for label in rubric.fatal_labels if active[label])
     bonus = max(0, min(bonus, rubric.bonus_max))
     if fatal_labels:
-        return Score(0.0, rubric.max_score, True, fatal_labels, breakdown, bonus, offline.pending)
+        return Score(0.0, rubric.max_score, True, fatal_labels, breakdown, bonus, offline.pending, pending)
     total = min(rubric.max_score, sum(s["points"] for s in breakdown) + bonus)
-    return Score(round(total, 2), rubric.max_score, False, [], breakdown, bonus, offline.pending)
+    return Score(round(total, 2), rubric.max_score, False, [], breakdown, bonus, offline.pending, pending)
 
 
 def rubric_lookup(book: RuleBook) -> Callable[[str], Rubric]:

@@ -1,0 +1,110 @@
+"""人工质检 (the review queue): QA staff work through the day's sample; agents see signed-off results.
+
+QA steps need the ``decide_appeal`` permission (qa, admin): the same people who decide appeals review.
+An agent reads only their own signed-off reviews; nobody else's and nothing unfinished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import Auth
+from detectors import RuleBook, load_ruleset
+from detectors.rubric import rubric_of
+from zhijian.review_store import ReviewError, ReviewStore
+from zhijian.scoring import rubric_lookup
+from zhijian.users import Principal
+
+DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day, default today")]
+T = TypeVar("T")
+
+
+class FindingDecisionIn(BaseModel):
+    confirm: bool
+    note: str = Field(default="", max_length=2000)
+
+
+class ManualFindingIn(BaseModel):
+    label: str = Field(min_length=1, max_length=32)
+    note: str = Field(min_length=1, max_length=2000)  # what the reviewer saw: required, it is the evidence
+    message_id: str | None = Field(default=None, max_length=128)
+
+
+class HumanScoresIn(BaseModel):
+    points: dict[str, float] = Field(min_length=1, max_length=50)
+
+
+class SignOffIn(BaseModel):
+    note: str = Field(default="", max_length=2000)
+
+
+def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
+    api = APIRouter()
+    reviewer = Depends(auth.allowed("decide_appeal"))
+    viewer = Depends(auth.allowed("view"))
+    rubric_for = rubric_lookup(book)
+    floor = rubric_of(load_ruleset().rubric)
+
+    async def step(work: Callable[[], T]) -> T:
+        try:
+            return await asyncio.to_thread(work)
+        except ReviewError as exc:
+            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+
+    @api.get("/api/review/queue")
+    async def queue(who: Principal = reviewer, date: DAY = None) -> dict[str, Any]:
+        day = date or datetime.datetime.now(floor.zone).date().isoformat()
+        rows = await asyncio.to_thread(store.review_queue, day)
+        return {"date": day, "conversations": [r for r in rows if who.sees(r)]}
+
+    @api.get("/api/review/conversations/{conversation_id}")
+    async def conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+        def build() -> dict[str, Any]:
+            score = store.conversation_score(conversation_id)
+            if score is None or not who.sees(score):
+                raise HTTPException(status_code=404, detail="not found")
+            review = store.review_of(conversation_id, rubric_for(score["shop_id"]))
+            assert review is not None
+            if not who.can("decide_appeal") and review["status"] != "signed_off":
+                raise HTTPException(status_code=404, detail="not found")  # an agent sees signed-off results only
+            return review
+        return await asyncio.to_thread(build)
+
+    @api.get("/api/review/results")
+    async def results(who: Principal = viewer, agent_id: str | None = None) -> dict[str, Any]:
+        if who.role == "agent":
+            agent_id = who.agent_id
+        if agent_id is None:
+            raise HTTPException(status_code=422, detail="agent_id is required")
+        rows = await asyncio.to_thread(store.signed_off_for, agent_id)
+        return {"agent_id": agent_id, "results": rows}
+
+    @api.post("/api/review/findings/{finding_id}/decision")
+    async def decide(finding_id: str, body: FindingDecisionIn, who: Principal = reviewer) -> dict[str, Any]:
+        return await step(lambda: store.decide_finding(finding_id, confirm=body.confirm, reviewer=who.username,
+                                                       note=body.note, rubric_for=rubric_for))
+
+    @api.post("/api/review/conversations/{conversation_id}/findings", status_code=201)
+    async def add(conversation_id: str, body: ManualFindingIn, who: Principal = reviewer) -> dict[str, Any]:
+        return await step(lambda: store.add_finding(conversation_id, label=body.label, note=body.note,
+                                                    reviewer=who.username, message_id=body.message_id,
+                                                    rubric_for=rubric_for))
+
+    @api.post("/api/review/conversations/{conversation_id}/items")
+    async def items(conversation_id: str, body: HumanScoresIn, who: Principal = reviewer) -> dict[str, Any]:
+        score = await step(lambda: store.score_human(conversation_id, body.points, reviewer=who.username,
+                                                     rubric_for=rubric_for))
+        return {"conversation_id": conversation_id, "score": score}
+
+    @api.post("/api/review/conversations/{conversation_id}/sign-off")
+    async def sign_off(conversation_id: str, body: SignOffIn, who: Principal = reviewer) -> dict[str, Any]:
+        return await step(lambda: store.sign_off(conversation_id, reviewer=who.username, note=body.note,
+                                                 rubric_for=rubric_for))
+
+    return api
