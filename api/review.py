@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from api.auth import Auth
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
+from zhijian.quality_store import AppealError
 from zhijian.review_store import ReviewError, ReviewStore
 from zhijian.scoring import rubric_lookup
 from zhijian.users import Principal
@@ -40,6 +41,11 @@ class HumanScoresIn(BaseModel):
     points: dict[str, float] = Field(min_length=1, max_length=50)
 
 
+class ItemAppealIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    evidence: str = Field(default="", max_length=10_000)
+
+
 class SignOffIn(BaseModel):
     note: str = Field(default="", max_length=2000)
 
@@ -48,6 +54,7 @@ def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
     api = APIRouter()
     reviewer = Depends(auth.allowed("decide_appeal"))
     viewer = Depends(auth.allowed("view"))
+    appealer = Depends(auth.allowed("appeal"))
     rubric_for = rubric_lookup(book)
     floor = rubric_of(load_ruleset().rubric)
 
@@ -106,5 +113,30 @@ def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
     async def sign_off(conversation_id: str, body: SignOffIn, who: Principal = reviewer) -> dict[str, Any]:
         return await step(lambda: store.sign_off(conversation_id, reviewer=who.username, note=body.note,
                                                  rubric_for=rubric_for))
+
+    @api.post("/api/conversations/{conversation_id}/items/{item}/appeals", status_code=201)
+    async def appeal_item(conversation_id: str, item: str, body: ItemAppealIn,
+                          who: Principal = appealer) -> dict[str, Any]:
+        """响应时效 items are appealable like findings (a system outage, a customer who wrote to the wrong shop)."""
+        def work() -> dict[str, Any]:
+            score = store.conversation_score(conversation_id)
+            if score is None or not who.sees(score):
+                raise HTTPException(status_code=404, detail="not found")
+            fid = store.item_finding(conversation_id, item)
+            agent_id = who.agent_id if who.role == "agent" else (score["agent_id"] or who.username)
+            try:
+                return store.open_appeal(fid, agent_id=str(agent_id), reason=body.reason, evidence=body.evidence,
+                                         rubric_for=rubric_for)
+            except AppealError as exc:
+                raise HTTPException(status_code=409, detail=str(exc)) from None
+        return await step(work)
+
+    @api.get("/api/review/appeals")
+    async def appeals(who: Principal = reviewer, status: str | None = None) -> dict[str, Any]:
+        """Appeals with their evidence, window and deadline; late ones are escalated first (flag + audit)."""
+        def build() -> list[dict[str, Any]]:
+            store.escalate_late_appeals()
+            return store.appeals_with_terms(status=status)
+        return {"appeals": await asyncio.to_thread(build)}
 
     return api

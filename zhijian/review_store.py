@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import Column, Index, String, Table, Text, select, update
 from sqlalchemy.engine import Connection
 
-from detectors.rubric import SCORED_LABELS, Rubric
+from detectors import load_ruleset
+from detectors.rubric import SCORED_LABELS, Rubric, rubric_of
 from zhijian.claims import ClaimStore
-from zhijian.quality_store import RubricFor, findings, now_iso, samples, scores
+from zhijian.quality_store import AppealError, RubricFor, appeals, findings, now_iso, samples, scores
 from zhijian.scoring import finding_id
 from zhijian.storage import metadata
 
@@ -52,7 +53,25 @@ review_marks = Table(
 )
 Index("ix_review_marks_conversation", review_marks.c.conversation_id)
 
-UNDECIDED = ("active", "review")  # findings a reviewer must confirm or reject before signing off
+appeal_terms = Table(
+    "appeal_terms", metadata,  # the window and deadline an appeal was opened under, its evidence, its escalation
+    Column("appeal_id", String(36), primary_key=True),
+    Column("evidence", Text, nullable=False),
+    Column("notice_at", String(40)),  # the result's notice (sign-off, or the day's report) the window ran from
+    Column("window_ends", String(40)),
+    Column("decide_by", String(40), nullable=False),
+    Column("escalated_at", String(40)),
+)
+
+reports_published = Table(
+    "reports_published", metadata,  # the first time a day's report went out: automatic results' notice
+    Column("day", String(10), primary_key=True),
+    Column("at", String(40), nullable=False),
+)
+
+UNDECIDED = ("active", "review")
+APPEALABLE_ITEMS = ("first_response", "avg_response", "reply_rate")  # 响应时效: appealable like a finding
+ITEM_PREFIX = "item."  # findings a reviewer must confirm or reject before signing off
 
 
 class ReviewError(ValueError):
@@ -84,14 +103,98 @@ def human_items(rubric: Rubric, given: dict[str, float]) -> list[dict[str, Any]]
              "pending": given.get(item) is None} for s in rubric.sections for item, maximum in s.human_items.items()]
 
 
+def _iso(moment: datetime.datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
 class ReviewStore(ClaimStore):
-    def _review_inputs(self, conn: Connection, conversation_id: str) -> tuple[Counter[str], dict[str, float]]:
+    def _review_inputs(self, conn: Connection, conversation_id: str) -> tuple[
+            Counter[str], dict[str, float], frozenset[str]]:
+        restored = frozenset(label[len(ITEM_PREFIX):] for label in conn.execute(select(findings.c.label).where(
+            findings.c.conversation_id == conversation_id, findings.c.status == "dismissed",
+            findings.c.label.startswith(ITEM_PREFIX))).scalars())
         extra = Counter(conn.execute(
             select(findings.c.label).join(review_marks, review_marks.c.finding_id == findings.c.finding_id).where(
                 review_marks.c.conversation_id == conversation_id, review_marks.c.origin.in_(("held", "manual")),
                 findings.c.status != "review")).scalars())
         raw = conn.execute(select(reviews.c.human).where(reviews.c.conversation_id == conversation_id)).scalar()
-        return extra, ({str(k): float(v) for k, v in json.loads(raw).items()} if raw else {})
+        return extra, ({str(k): float(v) for k, v in json.loads(raw).items()} if raw else {}), restored
+
+    # -- appeals: window, deadline, evidence, escalation ------------------------------------------
+    def mark_published(self, day: str, now: datetime.datetime | None = None) -> str:
+        """The day's report is out: automatic results of that day are notified (the first time counts)."""
+        at = _iso(now or datetime.datetime.now(datetime.UTC))
+        with self.engine.begin() as conn:
+            first = conn.execute(select(reports_published.c.at).where(reports_published.c.day == day)).scalar()
+            if first is None:
+                conn.execute(reports_published.insert().values(day=day, at=at))
+                return at
+            return str(first)
+
+    def _appeal_terms(self, conn: Connection, finding: dict[str, Any], appeal: dict[str, Any], evidence: str,
+                      rubric_for: RubricFor | None, now: datetime.datetime) -> dict[str, Any]:
+        shop = conn.execute(select(scores.c.shop_id).where(
+            scores.c.conversation_id == finding["conversation_id"])).scalar()
+        rubric = rubric_for(str(shop)) if rubric_for is not None and shop is not None else rubric_of(
+            load_ruleset().rubric)
+        notice = conn.execute(select(reviews.c.signed_off_at).where(
+            reviews.c.conversation_id == finding["conversation_id"], reviews.c.status == "signed_off")).scalar()
+        if notice is None:
+            notice = conn.execute(select(reports_published.c.at).where(
+                reports_published.c.day == finding["day"])).scalar()
+        window_ends = _plus_hours(notice, rubric.appeal_window_h) if notice else None
+        if window_ends is not None and now > datetime.datetime.fromisoformat(window_ends):
+            raise AppealError(f"the appeal window closed at {window_ends} ({rubric.appeal_window_h:g} h after the "
+                              f"result's notice at {notice})")
+        terms = {"evidence": evidence, "notice_at": notice, "window_ends": window_ends,
+                 "decide_by": _iso(now + datetime.timedelta(hours=rubric.appeal_decision_h)), "escalated_at": None}
+        conn.execute(appeal_terms.insert().values(appeal_id=appeal["appeal_id"], **terms))
+        return terms
+
+    def escalate_late_appeals(self, now: datetime.datetime | None = None) -> list[dict[str, Any]]:
+        """Open appeals past their decision deadline: flagged once, with an audit entry (actor ``system``)."""
+        at = _iso(now or datetime.datetime.now(datetime.UTC))
+        with self.engine.begin() as conn:
+            late = conn.execute(select(appeals.c.appeal_id, appeals.c.conversation_id, appeal_terms.c.decide_by).join(
+                appeal_terms, appeal_terms.c.appeal_id == appeals.c.appeal_id).where(
+                appeals.c.status == "open", appeal_terms.c.escalated_at.is_(None),
+                appeal_terms.c.decide_by < at)).mappings().all()
+            for row in late:
+                conn.execute(update(appeal_terms).where(appeal_terms.c.appeal_id == row["appeal_id"]).values(
+                    escalated_at=at))
+                self._audit(conn, "system", "appeal.escalated", row["appeal_id"],
+                            {"conversation_id": row["conversation_id"], "decide_by": row["decide_by"]})
+        return [dict(r) | {"escalated_at": at} for r in late]
+
+    def appeals_with_terms(self, *, status: str | None = None) -> list[dict[str, Any]]:
+        query = select(appeals, appeal_terms.c.evidence, appeal_terms.c.notice_at, appeal_terms.c.window_ends,
+                       appeal_terms.c.decide_by, appeal_terms.c.escalated_at).outerjoin(
+            appeal_terms, appeal_terms.c.appeal_id == appeals.c.appeal_id).order_by(appeals.c.opened_at.desc())
+        if status is not None:
+            query = query.where(appeals.c.status == status)
+        with self.engine.connect() as conn:
+            return [dict(r) | {"escalated": r["escalated_at"] is not None} for r in conn.execute(query).mappings()]
+
+    def item_finding(self, conversation_id: str, item: str) -> str:
+        """A response-time item as an appealable finding (``item.<item>``), made once per conversation; refused
+        when the item lost no points."""
+        if item not in APPEALABLE_ITEMS:
+            raise ReviewError(f"{item!r} is not an appealable item ({', '.join(APPEALABLE_ITEMS)})", 422)
+        fid = finding_id(conversation_id, ITEM_PREFIX + item)
+        with self.engine.begin() as conn:
+            score = conn.execute(select(scores).where(scores.c.conversation_id == conversation_id)).mappings().first()
+            if score is None:
+                raise ReviewError(f"conversation {conversation_id!r} is not scored (yet)", 404)
+            if conn.execute(select(findings.c.finding_id).where(findings.c.finding_id == fid)).first() is None:
+                lost = [s for s in json.loads(score["breakdown"])["breakdown"]
+                        if item in s["items"] and s["items"][item] < _item_max(s, item)]
+                if not lost:
+                    raise ReviewError(f"{item} lost no points in {conversation_id}: nothing to appeal")
+                conn.execute(findings.insert().values(
+                    finding_id=fid, conversation_id=conversation_id, agent_id=score["agent_id"],
+                    team_id=score["team_id"], day=score["day"], label=ITEM_PREFIX + item, message_id=None, start=0,
+                    end=0, ts_ms=score["closed_ms"], matched="", status="confirmed"))
+        return fid
 
     # -- reading --------------------------------------------------------------------------------
     def review_queue(self, day: str) -> list[dict[str, Any]]:
@@ -263,6 +366,11 @@ class ReviewStore(ClaimStore):
             self._audit(conn, reviewer, "review.sign_off", conversation_id,
                         {"note": note, "score": score["score"] if score else None})
         return {"conversation_id": conversation_id, "status": "signed_off", "signed_off_at": at, "score": score}
+
+
+def _item_max(section: dict[str, Any], item: str) -> float:
+    """An item's maximum as scored (breakdowns written before ``item_max`` existed: the section's maximum)."""
+    return float(section.get("item_max", {}).get(item, section["max"]))
 
 
 def _plus_hours(iso: str, hours: float) -> str:

@@ -24,6 +24,7 @@ from detectors.rubric import Rubric
 from zhijian import kpi
 from zhijian.claims import ClaimStore
 from zhijian.quality_store import samples_for, save_samples
+from zhijian.review_store import ReviewStore
 from zhijian.sampling import full_marks_agents, sample_day
 from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS
 
@@ -317,6 +318,9 @@ def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric, *, la
     sample = cap_sample(sample_day(day, rows, reduced=full_marks_agents(day, store.rows_between),
                                    taken_this_month=taken), sample_cap)
     save_samples(store, day, sample)
+    if isinstance(store, ReviewStore):  # the report is the notice of the day's automatic results: appeal windows
+        store.mark_published(day)       # run from its first publication; late appeal decisions are escalated
+        store.escalate_late_appeals()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = RollupFiles(out_dir / f"agents-{day}.csv", out_dir / f"teams-{day}.csv",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,7 +137,9 @@ class Score:
 
 
 def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Counter[str], offline: Offline,
-                 timing: TimingPolicy) -> float:
+                 timing: TimingPolicy, restored: Collection[str] = ()) -> float:
+    if item in restored:
+        return float(maximum)  # an accepted appeal on the item (e.g. the response time was the system's fault)
     metrics = summary.get("metrics") or {}
     checks = summary.get("checks") or {}
     if item == "greeting":
@@ -174,8 +176,8 @@ def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Co
 
 
 def _section(section: Section, summary: Mapping[str, Any], active: Counter[str], offline: Offline,
-             timing: TimingPolicy, human: Mapping[str, float]) -> dict[str, Any]:
-    items = {item: _item_points(item, maximum, summary, active, offline, timing)
+             timing: TimingPolicy, human: Mapping[str, float], restored: Collection[str]) -> dict[str, Any]:
+    items = {item: _item_points(item, maximum, summary, active, offline, timing, restored)
              for item, maximum in section.items.items()}
     scored = {item: float(max(0.0, min(maximum, human[item]))) for item, maximum in section.human_items.items()
               if human.get(item) is not None}
@@ -186,15 +188,17 @@ def _section(section: Section, summary: Mapping[str, Any], active: Counter[str],
                                         for label, per in section.deductions.items() if active[label]]
     points = max(0.0, base + sum(int(d["points"]) for d in deductions))
     return {"section": section.name, "points": round(points, 2), "max": section.points, "items": items,
-            "deductions": deductions, "pending": pending}
+            "deductions": deductions, "pending": pending,
+            "item_max": {**section.items, **section.human_items}}
 
 
 def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapping[str, int] | None = None,
                   bonus: int = 0, extra: Mapping[str, int] | None = None,
-                  human: Mapping[str, float] | None = None) -> Score:
+                  human: Mapping[str, float] | None = None, restored: Collection[str] = ()) -> Score:
     """The conversation's score. ``dismissed``: findings per label removed by accepted appeals or rejected in
     review; ``extra``: findings per label a reviewer added (manual, or a held-back model finding confirmed);
-    ``human``: the points a reviewer gave the rubric's human items (an item not there is pending: 0)."""
+    ``human``: the points a reviewer gave the rubric's human items (an item not there is pending: 0);
+    ``restored``: automatic items (first_response, …) given full marks by an accepted appeal."""
     active = active_labels(summary, rubric=rubric)
     active.update({label: int(n) for label, n in (extra or {}).items()})
     for label, count in (dismissed or {}).items():
@@ -202,7 +206,8 @@ def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapp
     active = +active
     offline = offline_of(summary, rubric)
     timing = rubric.timing or TimingPolicy()
-    breakdown = [_section(section, summary, active, offline, timing, human or {}) for section in rubric.sections]
+    breakdown = [_section(section, summary, active, offline, timing, human or {}, restored)
+                 for section in rubric.sections]
     pending = [item for s in breakdown for item in s["pending"]]
     fatal_labels = sorted(label for label in rubric.fatal_labels if active[label])
     bonus = max(0, min(bonus, rubric.bonus_max))
