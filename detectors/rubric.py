@@ -50,6 +50,7 @@ class Rubric:
     appeal_window_h: float = 72  # an agent may appeal a finding this long after the result is published
     appeal_decision_h: float = 48  # QA decides an appeal within this, or the appeal is escalated
     manual_labels: Mapping[str, str] = field(default_factory=dict)  # label → name: findings only a reviewer adds
+    bonus_above_max: bool = False  # 亮点 is an 附加项: it may lift a chat past max_score (up to + bonus_max)
     timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
@@ -123,7 +124,7 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
         raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
     return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
-                  window_h, decision_h, manual)
+                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)))
 
 
 @lru_cache(maxsize=64)

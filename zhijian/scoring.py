@@ -213,7 +213,8 @@ def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapp
     bonus = max(0, min(bonus, rubric.bonus_max))
     if fatal_labels:
         return Score(0.0, rubric.max_score, True, fatal_labels, breakdown, bonus, offline.pending, pending)
-    total = min(rubric.max_score, sum(s["points"] for s in breakdown) + bonus)
+    ceiling = rubric.max_score + (bonus if rubric.bonus_above_max else 0)  # 亮点 as an 附加项, or within 100
+    total = min(ceiling, sum(s["points"] for s in breakdown) + bonus)
     return Score(round(total, 2), rubric.max_score, False, [], breakdown, bonus, offline.pending, pending)
 
 
