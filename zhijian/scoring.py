@@ -220,7 +220,17 @@ def score_summary(summary: Mapping[str, Any], rubric: Rubric, *, dismissed: Mapp
 
 def rubric_lookup(book: RuleBook) -> Callable[[str], Rubric]:
     """shop_id → that shop's rubric under the rules in force (the seed's if the document has none)."""
+    made: dict[str, tuple[Any, Rubric]] = {}  # shop → (its detector, its rubric): rebuilt when the rules change
+
     def lookup(shop_id: str) -> Rubric:
         detector = book.detector(shop_id)
-        return dataclasses.replace(rubric_of(detector.ruleset.rubric or load_ruleset().rubric), timing=detector.timing)
+        known = made.get(shop_id)
+        if known is not None and known[0] is detector:
+            return known[1]
+        raw = detector.ruleset.rubric or load_ruleset().rubric
+        rubric = dataclasses.replace(rubric_of(raw), timing=detector.timing)
+        if len(made) > 4096:
+            made.clear()
+        made[shop_id] = (detector, rubric)
+        return rubric
     return lookup
