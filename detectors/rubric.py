@@ -51,6 +51,7 @@ class Rubric:
     appeal_decision_h: float = 48  # QA decides an appeal within this, or the appeal is escalated
     manual_labels: Mapping[str, str] = field(default_factory=dict)  # label → name: findings only a reviewer adds
     bonus_above_max: bool = False  # 亮点 is an 附加项: it may lift a chat past max_score (up to + bonus_max)
+    scorecard: str = "default"  # the preset in force (``scorecard = "<name>"`` of [rubric])
     timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
@@ -86,6 +87,28 @@ def _minutes(text: str) -> int:
 
 
 def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
+    """The scorecard in force: ``scorecard = "<name>"`` picks ``presets.<name>``, whose keys replace the
+    rubric's own (sections, fatal labels, …); every preset is validated, chosen or not."""
+    presets = raw.get("presets") or {}
+    if not isinstance(presets, Mapping) or not all(isinstance(p, Mapping) for p in presets.values()):
+        raise ValueError("presets: expected tables of scorecards")
+    own = {k: v for k, v in raw.items() if k not in ("presets", "scorecard")}
+    for name, preset in presets.items():
+        if name == "default" or "presets" in preset or "scorecard" in preset:
+            raise ValueError(f"presets.{name}: a preset cannot be named default or hold presets")
+        try:
+            _parse({**own, **preset}, str(name))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"presets.{name}: {exc}") from None
+    name = str(raw.get("scorecard") or "default")
+    if name == "default":
+        return _parse(own, name)
+    if name not in presets:
+        raise ValueError(f"scorecard {name!r}: no such preset (default, {', '.join(sorted(presets))})")
+    return _parse({**own, **presets[name]}, name)
+
+
+def _parse(raw: Mapping[str, Any], scorecard: str) -> Rubric:
     manual = {str(k): str(v) for k, v in (raw.get("manual_labels") or {}).items()}
     if set(manual) & set(SCORED_LABELS):
         raise ValueError(f"manual_labels: {sorted(set(manual) & set(SCORED_LABELS))} are automatic labels")
@@ -124,7 +147,7 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
         raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
     return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
-                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)))
+                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)), scorecard=scorecard)
 
 
 @lru_cache(maxsize=64)
