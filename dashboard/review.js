@@ -4,17 +4,21 @@ import { ApiError, api, el, message, node, oneDecimal, session } from "./api.js"
 import { ruleName, sectionName, t } from "./i18n.js";
 
 let current = null;  // the conversation on screen
+let queueAsked = 0;  // the latest queue request: older answers are dropped
 
 export function reviewAllowed() { return session.can("decide_appeal"); }
 
-const today = () => new Date(Date.now() + 8 * 3600 * 1000).toISOString().slice(0, 10);  // the floor's day
 const labelName = (label, name) => name || ruleName(label);
 const stateName = (state) => t(`review_${state}`);
 
 async function loadQueue() {
   const out = el("review-status");
   out.textContent = "";
-  const body = await api(`/api/review/queue?date=${encodeURIComponent(el("r-date").value || today())}`);
+  const date = el("r-date").value;  // empty: the server's today on the floor's clock
+  const asked = ++queueAsked;
+  const body = await api(`/api/review/queue${date ? `?date=${encodeURIComponent(date)}` : ""}`);
+  if (asked !== queueAsked) return;  // a newer request (another date) is on its way
+  if (!el("r-date").value) el("r-date").value = body.date;
   const rows = body.conversations.map((c) => {
     const open = node("button", { text: c.conversation_id, className: "link", attrs: { type: "button" } });
     open.addEventListener("click", () => openReview(c.conversation_id).catch(showError));
@@ -104,7 +108,6 @@ export function showReview(visible) {
   if (!visible) return;
   if (!wired) {
     wired = true;
-    el("r-date").value = today();
     el("r-date").addEventListener("change", () => loadQueue().catch(showError));
     el("rv-add").addEventListener("submit", (event) => {
       event.preventDefault();
