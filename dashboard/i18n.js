@@ -56,6 +56,8 @@ const STRINGS = {
     review_empty: "当日没有抽检样本", review_fatal: "致命", review_manual: "人工", review_whole: "整通会话",
     review_confirmed: "已确认", review_rejected: "已驳回", review_undecided: "{n} 个问题待确认",
     review_points: "{score} 分", review_appeal_until: "坐席可申诉至 {at}",
+    review_active: "待确认", review_review: "模型存疑", review_appealed: "申诉中", review_dismissed: "申诉通过",
+    review_upheld: "申诉驳回",
   },
   en: {
     title: "zhijian", subtitle: "live QA", offline: "offline", live: "live", connecting: "connecting…",
@@ -116,6 +118,8 @@ const STRINGS = {
     review_fatal: "fatal", review_manual: "manual", review_whole: "whole conversation", review_confirmed: "confirmed",
     review_rejected: "rejected", review_undecided: "{n} finding(s) to decide", review_points: "{score} points",
     review_appeal_until: "the agent may appeal until {at}",
+    review_active: "to decide", review_review: "held back", review_appealed: "under appeal",
+    review_dismissed: "appeal accepted", review_upheld: "appeal rejected",
   },
 };
 

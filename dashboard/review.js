@@ -56,7 +56,7 @@ function findingRow(f, signed) {
   if (f.origin === "manual") bits.push(t("review_manual"));
   if (f.review_note) bits.push(f.review_note);
   const item = node("li", { attrs: { "data-finding": f.finding_id, "data-status": f.status } },
-    node("span", { text: bits.join(" · ") }), node("span", { className: "meta", text: ` [${f.status}]` }));
+    node("span", { text: bits.join(" · ") }), node("span", { className: "meta", text: ` [${t(`review_${f.status}`)}]` }));
   if (f.undecided && !signed) {
     for (const [confirm, key] of [[true, "review_confirm"], [false, "review_reject"]]) {
       const button = node("button", { text: t(key), attrs: { type: "button", "data-confirm": String(confirm) } });
