@@ -6,7 +6,9 @@ import { ruleName, sectionName, t } from "./i18n.js";
 let current = null;  // the conversation on screen
 let queueAsked = 0;  // the latest queue request: older answers are dropped
 
-export function reviewAllowed() { return session.can("decide_appeal"); }
+// QA works the queue; an agent sees their own signed-off results here (read-only) and appeals from the scores tab
+export function reviewAllowed() { return session.can("decide_appeal") || session.user?.role === "agent"; }
+const reviewer = () => session.can("decide_appeal");
 
 const labelName = (label, name) => name || ruleName(label);
 const stateName = (state) => t(`review_${state}`);
@@ -16,10 +18,21 @@ async function loadQueue() {
   out.textContent = "";
   const date = el("r-date").value;  // empty: the server's today on the floor's clock
   const asked = ++queueAsked;
+  if (!reviewer()) {  // an agent: their signed-off results, every day
+    const mine = await api("/api/review/results");
+    if (asked !== queueAsked) return;
+    renderQueue(mine.results.map((r) => ({ ...r, reasons: [r.day], pending_items: [], status: "signed_off" })));
+    return;
+  }
   const body = await api(`/api/review/queue${date ? `?date=${encodeURIComponent(date)}` : ""}`);
   if (asked !== queueAsked) return;  // a newer request (another date) is on its way
   if (!el("r-date").value) el("r-date").value = body.date;
-  const rows = body.conversations.map((c) => {
+  renderQueue(body.conversations);
+}
+
+function renderQueue(conversations) {
+  const out = el("review-status");
+  const rows = conversations.map((c) => {
     const open = node("button", { text: c.conversation_id, className: "link", attrs: { type: "button" } });
     open.addEventListener("click", () => openReview(c.conversation_id).catch(showError));
     const score = c.score === null ? "—" : t("review_points", { score: oneDecimal(c.score) })
@@ -50,9 +63,9 @@ async function act(path, body) {
   await loadQueue().catch(showError);
 }
 
-function findingRow(f, signed) {
+function findingRow(f, signed, names) {
   const where = f.message_id ? `${f.message_id}${f.matched ? ` · ${f.matched}` : ""}` : t("review_whole");
-  const bits = [labelName(f.label, null), where];
+  const bits = [labelName(f.label, names.get(f.label)), where];
   if (f.origin === "manual") bits.push(t("review_manual"));
   if (f.review_note) bits.push(f.review_note);
   const item = node("li", { attrs: { "data-finding": f.finding_id, "data-status": f.status } },
@@ -86,7 +99,8 @@ export async function openReview(conversationId) {
   el("rv-transcript").replaceChildren(...r.transcript.map((m) => node("li", { className: `msg msg-${m.sender}` },
     node("span", { className: "meta", text: `${m.sender}${m.agent_id ? ` ${m.agent_id}` : ""} · ${m.message_id} ` }),
     node("span", { text: m.text }))));
-  el("rv-findings").replaceChildren(...r.findings.map((f) => findingRow(f, signed)));
+  const names = new Map(r.labels.map((c) => [c.label, c.name]));
+  el("rv-findings").replaceChildren(...r.findings.map((f) => findingRow(f, signed, names)));
   el("rv-label").replaceChildren(...r.labels.map((c) => node("option", {
     text: `${labelName(c.label, c.name)}${c.fatal ? ` (${t("review_fatal")})` : ` (${c.points})`}`,
     attrs: { value: c.label } })));
@@ -97,7 +111,8 @@ export async function openReview(conversationId) {
     node("span", { text: `${h.item} (${sectionName(h.section)}, 0–${h.max})` }), " ",
     node("input", { attrs: { type: "number", min: "0", max: String(h.max), step: "0.5", "data-item": h.item,
       value: h.points === null ? "" : String(h.points), placeholder: t("review_pending") } }))));
-  el("rv-items").hidden = !r.human_items.length;
+  el("rv-items").hidden = !r.human_items.length || !reviewer();
+  el("rv-add").hidden = el("rv-signoff").hidden = !reviewer();  // an agent reads the signed-off result
   for (const id of ["rv-add", "rv-items", "rv-signoff"]) {
     for (const control of el(id).querySelectorAll("input, select, button")) control.disabled = signed;
   }
@@ -109,6 +124,7 @@ export function showReview(visible) {
   if (!wired) {
     wired = true;
     el("r-date").addEventListener("change", () => loadQueue().catch(showError));
+    el("r-date").closest("label").hidden = !reviewer();
     el("rv-add").addEventListener("submit", (event) => {
       event.preventDefault();
       act(`/api/review/conversations/${encodeURIComponent(current)}/findings`, {

@@ -258,11 +258,12 @@ class ReviewStore(ClaimStore):
     def signed_off_for(self, agent_id: str) -> list[dict[str, Any]]:
         """The reviews an agent may see: signed off, newest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(reviews).where(reviews.c.agent_id == agent_id,
-                                                      reviews.c.status == "signed_off").order_by(
+            rows = conn.execute(select(reviews, scores.c.score, scores.c.fatal, scores.c.team_id).join(
+                scores, scores.c.conversation_id == reviews.c.conversation_id).where(
+                reviews.c.agent_id == agent_id, reviews.c.status == "signed_off").order_by(
                 reviews.c.signed_off_at.desc())).mappings().all()
-        return [{k: r[k] for k in ("conversation_id", "day", "agent_id", "reviewer", "signed_off_at", "note")}
-                for r in rows]
+        return [{k: r[k] for k in ("conversation_id", "day", "agent_id", "team_id", "reviewer", "signed_off_at", "note",
+                                   "score", "fatal")} for r in rows]
 
     def signed_off_at(self, conversation_id: str) -> str | None:
         with self.engine.connect() as conn:

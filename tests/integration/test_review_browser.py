@@ -40,6 +40,7 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, AppStore]]:
     store.create_schema()
     book = book_with_human_item()
     store.add_user("qa1", "pw-qa-1234", role="qa", display_name="质检员")
+    store.add_user("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
     stored(store, book, "rev-1", "说了多少遍了，您自己看详情")
     day = rubric_lookup(book)("s1").day(T0)
     save_samples(store, day, [{"conversation_id": "rev-1", "agent_id": "a09", "reasons": ["random_1pct"]}])
@@ -124,3 +125,18 @@ def test_a_reviewer_signs_off_a_sampled_conversation(site: tuple[str, str, AppSt
     expect(row).to_contain_text("已确认")
     expect(page.locator("#rv-signoff-button")).to_be_disabled()
     assert [e["action"] for e in store.audit_trail("rev-1")][-1] == "review.sign_off"
+
+
+    # the agent signs in and reads the result: the same score, no review controls
+    page.click("#logout")
+    page.fill("#username", "a09")
+    page.fill("#password", "pw-agent-1234")
+    page.click("#login button[type=submit]")
+    page.locator(".tab[data-tab=review]").click()
+    mine = page.locator("#review-queue tr[data-conversation=rev-1]")
+    expect(mine).to_contain_text("85.0 分")
+    mine.locator("button").click()
+    expect(page.locator("#rv-score")).to_contain_text("坐席可申诉至")
+    expect(page.locator("#rv-findings")).to_contain_text("承诺未兑现")
+    expect(page.locator("#rv-signoff")).to_be_hidden()
+    expect(page.locator("#rv-add")).to_be_hidden()
