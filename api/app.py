@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
-from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import alerts as alerts_api
 from api import check as check_api
@@ -21,14 +22,22 @@ from api import conversations as conversations_api
 from api import export as export_api
 from api import floor, quality, review, session
 from api import ingest as ingest_api
+from api import metrics as metrics_api
 from api.auth import Auth
+from api.connections import Connections
+from api.deps import Viewer
 from api.feed import Hub, TopicFeed
+from api.login_guard import LoginGuard
 from api.publisher import Publisher
 from api.rules import router as rules_router
+from api.schemas import HealthOut, TallyOut, errors
+from api.security import SecurityHeaders, install_log_redaction
+from api.sockets import heartbeat_frame
+from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
-from stream.rules import follow, initial_ruleset
-from zhijian.appstore import AppStore
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.rules import follow, initial_ruleset
+from zhijian.store.app import AppStore
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
@@ -44,13 +53,18 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
 def create_app(settings: Settings, token: str) -> FastAPI:
     hub = Hub()
     recent = alerts_api.RecentAlerts()
-    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember)
+    # from a little before the end: a socket's replay needs the recent alerts SQL may not have yet
+    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember,
+                     backfill=1000)
     conversation_hub = Hub()
     conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
                                   transform=conversations_api.without_transcript)
     store = AppStore(settings.database_url)
+    workers = Workers(settings.worker_urls, settings.partitions)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
+    connections = Connections(store.live_sessions)
+    guard = LoginGuard()
     publisher = Publisher(settings.bootstrap_servers, settings.topics.rules)
     action_publisher = Publisher(settings.bootstrap_servers, settings.topics.alert_actions)
     # claims and resolutions reach every dashboard through the same hub as the alerts
@@ -60,7 +74,9 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction()  # after uvicorn configured its loggers
         await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
+        connections.start()
         feed.start()
         conversation_feed.start()
         action_feed.start()
@@ -70,6 +86,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             yield
         finally:
             follower.cancel()
+            await connections.stop()
+            guard.close()
             with contextlib.suppress(asyncio.CancelledError):
                 await follower
             await feed.stop()
@@ -77,35 +95,59 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             await action_feed.stop()
             await publisher.stop()
             await action_publisher.stop()
+            await workers.close()
             await ingest.stop()
             store.dispose()
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
+    app.add_middleware(SecurityHeaders)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Every 422 in FastAPI's own shape (a list of errors), whoever raised it."""
+        if exc.status_code == 422 and not isinstance(exc.detail, list):
+            detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc.detail), "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422, headers=exc.headers)
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # e.g. not UTF-8: like bad JSON
+            detail = [{"type": "json_invalid", "loc": ["body"], "msg": "the body is not valid JSON", "input": None}]
+            return JSONResponse({"detail": detail}, status_code=422)
+        return await http_exception_handler(request, exc)
     app.state.hub = hub
     app.state.feed = feed
     app.state.store = store
-    app.include_router(session.router(store, auth))
-    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent))
+    app.state.auth = auth
+    app.state.connections = connections
+
+    async def conversation_heartbeat() -> dict[str, Any]:
+        return heartbeat_frame(conversation_feed.connected)
+    app.state.conversation_heartbeat = conversation_heartbeat
+    app.include_router(session.router(store, auth, connections, guard))
+    app.include_router(alerts_api.router(store, auth, hub, action_publisher, recent,
+                                         feed_ok=lambda: feed.connected))
     app.include_router(rules_router(store, publisher, auth))
-    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book))
+    app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book, workers),
+                       responses=errors(401, 403, 404, 503))
     app.include_router(quality.router(store, book, auth))
     app.include_router(review.router(store, book, auth))
     app.include_router(ingest_api.router(ingest, sources, auth))
     app.include_router(check_api.router(book, auth, sources))
     app.include_router(export_api.router(store, auth))
     app.include_router(floor.router(store, auth))
+    app.include_router(metrics_api.router({"alerts": hub, "conversations": conversation_hub},
+                                          {"alerts": feed, "conversations": conversation_feed, "actions": action_feed},
+                                          workers))
 
-    async def worker_health() -> dict[str, Any]:
-        async with httpx.AsyncClient(timeout=2.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/health/")
-            response.raise_for_status()
-            body: dict[str, Any] = response.json()
-            return body
+    async def worker_health() -> None:
+        states = await workers.states(fresh=True)
+        if not any(s.reachable for s in states):
+            raise RuntimeError(f"no worker reachable of {len(states)}"
+                               + (f" ({states[0].error})" if states else ""))
 
     async def database_health() -> None:
         await asyncio.get_running_loop().run_in_executor(None, store.ping)
 
-    @app.get("/healthz")
+    @app.get("/healthz", response_model=HealthOut,
+             responses={503: {"model": HealthOut, "description": "a component is down (named, with the reason)"}})
     async def healthz() -> JSONResponse:
         problems: dict[str, str] = {}
         await asyncio.gather(
@@ -113,15 +155,25 @@ def create_app(settings: Settings, token: str) -> FastAPI:
             _check("worker", worker_health, problems),
             _check("database", database_health, problems),
         )
-        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database")}
+        if not feed.connected:
+            problems["feed"] = feed.status  # this process's live alerts: sockets get nothing without it
+        components = {name: problems.get(name, "ok") for name in ("broker", "worker", "database", "feed")}
         code = 503 if problems else 200
         return JSONResponse({"ok": not problems, "components": components}, status_code=code)
 
-    @app.get("/api/tally", dependencies=[Depends(auth.allowed("view"))])
-    async def tally() -> Any:
-        async with httpx.AsyncClient(timeout=3.0) as client:
-            response = await client.get(f"{settings.worker_url}/zhijian/tally/")
-        return JSONResponse(response.json(), status_code=response.status_code)
+    @app.get("/api/tally", response_model=TallyOut, responses=errors(401, 403, 503))
+    async def tally(who: Viewer) -> Any:
+        """Every agent's live tally, gathered from the workers that own them, narrowed to the caller's scope."""
+        try:
+            bodies = await workers.gather(settings.topics.agent_activity, "/zhijian/tally/")
+            agents = {agent: tally for body in bodies for agent, tally in body["agents"].items()}
+        except WorkerUnavailable as exc:
+            return JSONResponse({"detail": f"the tally is not available: {exc.detail}"}, status_code=503,
+                                headers={"Retry-After": str(exc.retry_after_s)})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return JSONResponse({"detail": "the workers' tally is not available"}, status_code=503)
+        return {"agents": {agent: tally for agent, tally in sorted(agents.items())
+                           if isinstance(tally, dict) and who.sees(tally)}}
 
     if DASHBOARD_DIR.is_dir():
         app.mount("/", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

@@ -22,7 +22,7 @@ from api.auth import Auth, token_from
 from api.ingest import SourceResolver
 from detectors import RuleBook
 from stream.engine.conversation import process_event
-from zhijian.contract import ChatEvent
+from zhijian.core.contract import ChatEvent
 
 MAX_DRAFT_CHARS = 10_000
 
@@ -62,7 +62,7 @@ def router(book: RuleBook, auth: Auth, sources: SourceResolver) -> APIRouter:
 
     def caller() -> Callable[[Request], str]:
         def dependency(request: Request) -> str:
-            token = token_from(request.headers, request.query_params)
+            token = token_from(request.headers)
             principal = auth.principal(token)
             if principal is not None:
                 return principal.agent_id or principal.username

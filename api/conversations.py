@@ -9,20 +9,21 @@ import json
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 
 from api.alerts import visible_to
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import id_path
 from api.feed import Hub
 from api.sockets import serve, websocket_user
+from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
 from detectors.timing_policy import TimingPolicy
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
-from zhijian.alerts import iso_from_ms
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
-from zhijian.users import Principal
+from zhijian.core.alerts import iso_from_ms
+from zhijian.core.settings import Settings
+from zhijian.store.quality import QualityStore
+from zhijian.store.users import Principal
 
 
 def without_transcript(payload: str) -> str:
@@ -54,7 +55,14 @@ def with_transcript(body: dict[str, Any], messages: list[dict[str, Any]], policy
     return body
 
 
-def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: RuleBook) -> APIRouter:
+def unavailable(exc: WorkerUnavailable) -> HTTPException:
+    return HTTPException(status_code=503, detail=f"live state unavailable: {exc.detail}",
+                         headers={"Retry-After": str(exc.retry_after_s)})
+
+
+def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: RuleBook,
+           workers: Workers | None = None) -> APIRouter:
+    owners = workers or Workers(settings.worker_urls, settings.partitions)
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
 
@@ -75,21 +83,26 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}")
-    async def get_conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
+                               who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)
         body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
+            # live from the worker that owns the conversation's partition; 503 (retry) while nobody can
+            # answer for it, rather than a stale snapshot that lacks the live waiting time
             try:
-                async with httpx.AsyncClient(timeout=3.0) as client:
-                    response = await client.get(
-                        f"{settings.worker_url}/zhijian/conversations/{quote(conversation_id, safe='')}/")
-                if response.status_code == 200:
-                    body = response.json()
-            except httpx.HTTPError:
-                pass  # the worker is down or busy: fall back to the stored snapshot
+                response = await owners.fetch(settings.topics.messages, conversation_id,
+                                              f"/zhijian/conversations/{quote(conversation_id, safe='')}/")
+            except WorkerUnavailable as exc:
+                if stored is not None:
+                    in_scope(who, stored)  # outside the caller's scope: 404 as always, not 503
+                raise unavailable(exc) from None
+            if response.status_code == 200:
+                body = response.json()
+            # 404 from the owner: not live (closed and purged, or never seen) → the stored record
         if body is None:
             if stored is None:
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             body = stored
             body["source"] = "stored"
         in_scope(who, body)
@@ -103,6 +116,8 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         if who is None:
             return
         waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
-        await serve(websocket, hub, [json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
+        state = websocket.app.state
+        await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
+                    initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))
 
     return api

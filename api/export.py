@@ -17,11 +17,11 @@ from fastapi.responses import Response
 from api.auth import Auth
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
-from zhijian import kpi
-from zhijian.claims import ClaimStore
+from zhijian.reports.rollup import KPI_COLUMNS, LABEL_COLUMNS
 from zhijian.reports.xlsx import alerts_sheet, scoreboard_sheet, workbook_bytes
-from zhijian.rollup import KPI_COLUMNS, LABEL_COLUMNS
-from zhijian.users import Principal
+from zhijian.scoring import kpi
+from zhijian.store.claims import ClaimStore
+from zhijian.store.users import Principal
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from api.auth import Auth, in_scope
-from zhijian.appstore import AppStore
-from zhijian.storage import alerts
-from zhijian.users import Principal
+from zhijian.store.app import AppStore
+from zhijian.store.base import alerts
+from zhijian.store.users import Principal
 
 
 def router(store: AppStore, auth: Auth) -> APIRouter:

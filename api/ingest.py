@@ -1,8 +1,8 @@
 """``POST /api/events``: chat events over HTTP, for platforms that deliver by callback.
 
 The body is one event, a JSON array of events, or JSON lines; with a source's field mapping
-(:mod:`zhijian.ingest_mapping`) it is the platform's own callback body. Every item is validated
-with the contract (:func:`zhijian.contract.parse_event`) and answered on its own: good ones are
+(:mod:`zhijian.core.ingest_mapping`) it is the platform's own callback body. Every item is validated
+with the contract (:func:`zhijian.core.contract.parse_event`) and answered on its own: good ones are
 produced to ``chat.messages`` keyed by ``conversation_id``, bad ones go to ``chat.deadletter``
 with the original bytes and the reason (headers as the worker writes them). A short memory of
 recent ``message_id`` values answers a re-sent event as a duplicate (the pipeline drops
@@ -29,11 +29,11 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Auth, token_from
 from detectors import RuleBook
-from zhijian.contract import ChatEvent, InvalidEvent, Limits, parse_event
-from zhijian.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
-from zhijian.settings import Settings
-from zhijian.sources import Source, source_for, token_digest
-from zhijian.storage import Store
+from zhijian.core.contract import ChatEvent, InvalidEvent, Limits, parse_event
+from zhijian.core.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
+from zhijian.core.settings import Settings
+from zhijian.store.base import Store
+from zhijian.store.sources import Source, source_for, token_digest
 
 log = logging.getLogger(__name__)
 SOURCE_CACHE_S = 30.0
@@ -322,7 +322,7 @@ class SourceResolver:
 
     def dependency(self) -> Callable[[Request], Source]:
         def dependency(request: Request) -> Source:
-            source = self.resolve(token_from(request.headers, request.query_params))
+            source = self.resolve(token_from(request.headers))
             if source is None:
                 raise HTTPException(status_code=401, detail="missing or invalid ingest token",
                                     headers={"WWW-Authenticate": "Bearer"})

@@ -6,18 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import Auth, in_scope
+from api.auth import Auth, in_scope, not_found
+from api.deps import Appealer, Decider, Rewarder, Viewer, id_path
+from api.schemas import (
+    AgentDayOut,
+    AppealOut,
+    AppealsOut,
+    AuditOut,
+    ConversationScoreOut,
+    ScoreboardOut,
+    ScoreOut,
+    TeamDayOut,
+    errors,
+)
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
-from zhijian import kpi
-from zhijian.quality_store import AppealError, QualityStore
-from zhijian.scoring import rubric_lookup
-from zhijian.users import Principal
+from zhijian.scoring import kpi, rubric_lookup
+from zhijian.store.quality import AppealError, QualityStore
+from zhijian.store.users import Principal
 
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day, default today")]
 
@@ -40,10 +51,6 @@ class BonusIn(BaseModel):
 
 def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     api = APIRouter()
-    viewer = Depends(auth.allowed("view"))
-    appealer = Depends(auth.allowed("appeal"))
-    decider = Depends(auth.allowed("decide_appeal"))
-    rewarder = Depends(auth.allowed("bonus"))
     rubric_for = rubric_lookup(book)
     floor = rubric_of(load_ruleset().rubric)  # days and hours on the floor's clock
 
@@ -58,8 +65,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         return {"waiting_alerts": store.waiting_alert_counts([r["conversation_id"] for r in rows]),
                 "appeals": store.appeals_between(day, day)}
 
-    @api.get("/api/agents")
-    async def agents(who: Principal = viewer, date: DAY = None, shift: str | None = None,
+    @api.get("/api/agents", response_model=ScoreboardOut, responses=errors(401, 403))
+    async def agents(who: Viewer, date: DAY = None, shift: str | None = None,
                      team_id: str | None = None) -> dict[str, Any]:
         day = today(date)
 
@@ -72,18 +79,18 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             return {"date": day, "shift": shift, "agents": board}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/agents/{agent_id}")
-    async def agent(agent_id: str, who: Principal = viewer, date: DAY = None,
+    @api.get("/api/agents/{agent_id}", response_model=AgentDayOut, responses=errors(401, 403, 404))
+    async def agent(agent_id: Annotated[str, id_path("agent id")], who: Viewer, date: DAY = None,
                     shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
         def build() -> dict[str, Any]:
             if who.role == "agent" and agent_id != who.agent_id:
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             rows = [r for r in day_rows(day, shift, who) if r["agent_id"] == agent_id]
             findings = [f for f in store.findings_for(agent_id=agent_id, limit=50) if who.sees(f)]
             if not rows and not findings:
-                raise HTTPException(status_code=404, detail=f"no scored conversations for agent {agent_id!r}")
+                raise not_found()
             return {"agent_id": agent_id, "date": day, "shift": shift, **kpi.summarise(rows, **context(rows, day)),
                     "by_hour": kpi.by_hour(rows, lambda ms: floor.local(ms).hour),
                     "scored_conversations": [{k: r[k] for k in ("conversation_id", "score", "fatal", "closed_ms",
@@ -92,59 +99,66 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
                     "recent_findings": findings}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/teams/{team_id}")
-    async def team(team_id: str, who: Principal = viewer, date: DAY = None,
+    @api.get("/api/teams/{team_id}", response_model=TeamDayOut, responses=errors(401, 403, 404))
+    async def team(team_id: Annotated[str, id_path("team id")], who: Viewer, date: DAY = None,
                    shift: str | None = None) -> dict[str, Any]:
         day = today(date)
 
         def build() -> dict[str, Any]:
             if who.role == "agent":
-                raise HTTPException(status_code=404, detail="not found")
+                raise not_found()
             rows = [r for r in day_rows(day, shift, who) if r["team_id"] == team_id]
             if not rows:
-                raise HTTPException(status_code=404, detail=f"no scored conversations for team {team_id!r} on {day}")
+                raise not_found()
             ctx = context(rows, day)
             return {"team_id": team_id, "date": day, "shift": shift, **kpi.summarise(rows, **ctx),
                     "agents": kpi.scoreboard(rows, **ctx)}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/conversations/{conversation_id}/score")
-    async def conversation_score(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    @api.get("/api/conversations/{conversation_id}/score", response_model=ConversationScoreOut,
+             responses=errors(401, 403, 404))
+    async def conversation_score(conversation_id: Annotated[str, id_path("conversation id")],
+                                 who: Viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
             if score is None:
-                raise HTTPException(status_code=404, detail=f"conversation {conversation_id!r} is not scored (yet)")
+                raise not_found()
             in_scope(who, score)
             return {**score, "findings": store.findings_for(conversation_id=conversation_id),
                     "audit": store.audit_trail(conversation_id)}
         return await asyncio.to_thread(build)
 
-    @api.post("/api/findings/{finding_id}/appeals", status_code=201)
-    async def open_appeal(finding_id: str, body: AppealIn,
-                          who: Principal = appealer) -> dict[str, Any]:
+    @api.post("/api/findings/{finding_id}/appeals", status_code=201, response_model=AppealOut,
+              responses=errors(401, 403, 404, 409))
+    async def open_appeal(finding_id: Annotated[str, id_path("finding id", 32)], body: AppealIn,
+                          who: Appealer) -> dict[str, Any]:
         finding = await asyncio.to_thread(lambda: store.findings_for_id(finding_id))
         if finding is None:
-            raise HTTPException(status_code=404, detail=f"no finding {finding_id!r}")
+            raise not_found()
         in_scope(who, finding)  # an agent appeals only their own findings
         agent_id = who.agent_id if who.role == "agent" else (body.agent_id or finding["agent_id"] or who.username)
         try:
             return await asyncio.to_thread(lambda: store.open_appeal(
                 finding_id, agent_id=str(agent_id), reason=body.reason, evidence=body.evidence, rubric_for=rubric_for))
         except AppealError as exc:
-            raise HTTPException(status_code=404 if "no finding" in str(exc) else 409, detail=str(exc)) from None
+            if "no finding" in str(exc):
+                raise not_found() from None
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
-    @api.post("/api/appeals/{appeal_id}/decision")
-    async def decide(appeal_id: str, body: DecisionIn,
-                     who: Principal = decider) -> dict[str, Any]:
+    @api.post("/api/appeals/{appeal_id}/decision", response_model=AppealOut, responses=errors(401, 403, 404, 409))
+    async def decide(appeal_id: Annotated[str, id_path("appeal id", 36)], body: DecisionIn,
+                     who: Decider) -> dict[str, Any]:
         try:
             return await asyncio.to_thread(lambda: store.decide_appeal(
                 appeal_id, accept=body.accept, reviewer=who.username, note=body.note, rubric_for=rubric_for))
         except AppealError as exc:
-            raise HTTPException(status_code=404 if "no appeal" in str(exc) else 409, detail=str(exc)) from None
+            if "no appeal" in str(exc):
+                raise not_found() from None
+            raise HTTPException(status_code=409, detail=str(exc)) from None
 
-    @api.get("/api/appeals")
-    async def list_appeals(who: Principal = viewer, status: str | None = None,
-                           agent_id: str | None = None) -> dict[str, Any]:
+    @api.get("/api/appeals", response_model=AppealsOut, responses=errors(401, 403))
+    async def list_appeals(who: Viewer, status: Literal["open", "accepted", "rejected"] | None = None,
+                           agent_id: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         if who.role == "agent":
             agent_id = who.agent_id
 
@@ -158,17 +172,18 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             return out
         return {"appeals": await asyncio.to_thread(build)}
 
-    @api.post("/api/conversations/{conversation_id}/bonus")
-    async def bonus(conversation_id: str, body: BonusIn,
-                    who: Principal = rewarder) -> dict[str, Any]:
+    @api.post("/api/conversations/{conversation_id}/bonus", response_model=ScoreOut,
+              responses=errors(401, 403, 404))
+    async def bonus(conversation_id: Annotated[str, id_path("conversation id")], body: BonusIn,
+                    who: Rewarder) -> dict[str, Any]:
         score = await asyncio.to_thread(lambda: store.award_bonus(
             conversation_id, points=body.points, note=body.note, reviewer=who.username, rubric_for=rubric_for))
         if score is None:
-            raise HTTPException(status_code=404, detail=f"conversation {conversation_id!r} is not scored (yet)")
+            raise not_found()
         return score
 
-    @api.get("/api/audit", dependencies=[Depends(auth.allowed("decide_appeal"))])
-    async def audit_trail(subject: str | None = None) -> dict[str, Any]:
+    @api.get("/api/audit", response_model=AuditOut, responses=errors(401, 403))
+    async def audit_trail(_: Decider, subject: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         return {"entries": await asyncio.to_thread(store.audit_trail, subject)}
 
     return api

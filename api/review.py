@@ -9,20 +9,22 @@ from __future__ import annotations
 import asyncio
 import datetime
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Auth
+from api.deps import Appealer, Decider, Viewer, id_path
+from api.schemas import Open, errors
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
-from zhijian.quality_store import AppealError
-from zhijian.review_store import ReviewError, ReviewStore
 from zhijian.scoring import rubric_lookup
-from zhijian.users import Principal
+from zhijian.store.quality import AppealError
+from zhijian.store.review import ReviewError, ReviewStore
 
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day, default today")]
+CONVERSATION = Annotated[str, id_path("conversation id")]
 T = TypeVar("T")
 
 
@@ -52,9 +54,6 @@ class SignOffIn(BaseModel):
 
 def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
     api = APIRouter()
-    reviewer = Depends(auth.allowed("decide_appeal"))
-    viewer = Depends(auth.allowed("view"))
-    appealer = Depends(auth.allowed("appeal"))
     rubric_for = rubric_lookup(book)
     floor = rubric_of(load_ruleset().rubric)
 
@@ -64,14 +63,14 @@ def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
         except ReviewError as exc:
             raise HTTPException(status_code=exc.status, detail=str(exc)) from None
 
-    @api.get("/api/review/queue")
-    async def queue(who: Principal = reviewer, date: DAY = None) -> dict[str, Any]:
+    @api.get("/api/review/queue", response_model=Open, responses=errors(401, 403))
+    async def queue(who: Decider, date: DAY = None) -> dict[str, Any]:
         day = date or datetime.datetime.now(floor.zone).date().isoformat()
         rows = await asyncio.to_thread(store.review_queue, day)
         return {"date": day, "conversations": [r for r in rows if who.sees(r)]}
 
-    @api.get("/api/review/conversations/{conversation_id}")
-    async def conversation(conversation_id: str, who: Principal = viewer) -> dict[str, Any]:
+    @api.get("/api/review/conversations/{conversation_id}", response_model=Open, responses=errors(401, 403, 404))
+    async def conversation(conversation_id: CONVERSATION, who: Viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
             if score is None or not who.sees(score):
@@ -83,40 +82,43 @@ def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
             return review
         return await asyncio.to_thread(build)
 
-    @api.get("/api/review/results")
-    async def results(who: Principal = viewer, agent_id: str | None = None) -> dict[str, Any]:
+    @api.get("/api/review/results", response_model=Open, responses=errors(401, 403))
+    async def results(who: Viewer, agent_id: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
         if who.role == "agent":
             agent_id = who.agent_id
-        if agent_id is None:
-            raise HTTPException(status_code=422, detail="agent_id is required")
         rows = await asyncio.to_thread(store.signed_off_for, agent_id)
-        return {"agent_id": agent_id, "results": rows}
+        return {"agent_id": agent_id, "results": [r for r in rows if who.sees(r)]}
 
-    @api.post("/api/review/findings/{finding_id}/decision")
-    async def decide(finding_id: str, body: FindingDecisionIn, who: Principal = reviewer) -> dict[str, Any]:
+    @api.post("/api/review/findings/{finding_id}/decision", response_model=Open, responses=errors(401, 403, 404, 409))
+    async def decide(finding_id: Annotated[str, id_path("finding id", 32)], body: FindingDecisionIn,
+                     who: Decider) -> dict[str, Any]:
         return await step(lambda: store.decide_finding(finding_id, confirm=body.confirm, reviewer=who.username,
                                                        note=body.note, rubric_for=rubric_for))
 
-    @api.post("/api/review/conversations/{conversation_id}/findings", status_code=201)
-    async def add(conversation_id: str, body: ManualFindingIn, who: Principal = reviewer) -> dict[str, Any]:
+    @api.post("/api/review/conversations/{conversation_id}/findings", status_code=201, response_model=Open,
+              responses=errors(401, 403, 404, 409))
+    async def add(conversation_id: CONVERSATION, body: ManualFindingIn, who: Decider) -> dict[str, Any]:
         return await step(lambda: store.add_finding(conversation_id, label=body.label, note=body.note,
                                                     reviewer=who.username, message_id=body.message_id,
                                                     rubric_for=rubric_for))
 
-    @api.post("/api/review/conversations/{conversation_id}/items")
-    async def items(conversation_id: str, body: HumanScoresIn, who: Principal = reviewer) -> dict[str, Any]:
+    @api.post("/api/review/conversations/{conversation_id}/items", response_model=Open,
+              responses=errors(401, 403, 404, 409))
+    async def items(conversation_id: CONVERSATION, body: HumanScoresIn, who: Decider) -> dict[str, Any]:
         score = await step(lambda: store.score_human(conversation_id, body.points, reviewer=who.username,
                                                      rubric_for=rubric_for))
         return {"conversation_id": conversation_id, "score": score}
 
-    @api.post("/api/review/conversations/{conversation_id}/sign-off")
-    async def sign_off(conversation_id: str, body: SignOffIn, who: Principal = reviewer) -> dict[str, Any]:
+    @api.post("/api/review/conversations/{conversation_id}/sign-off", response_model=Open,
+              responses=errors(401, 403, 404, 409))
+    async def sign_off(conversation_id: CONVERSATION, body: SignOffIn, who: Decider) -> dict[str, Any]:
         return await step(lambda: store.sign_off(conversation_id, reviewer=who.username, note=body.note,
                                                  rubric_for=rubric_for))
 
-    @api.post("/api/conversations/{conversation_id}/items/{item}/appeals", status_code=201)
-    async def appeal_item(conversation_id: str, item: str, body: ItemAppealIn,
-                          who: Principal = appealer) -> dict[str, Any]:
+    @api.post("/api/conversations/{conversation_id}/items/{item}/appeals", status_code=201, response_model=Open,
+              responses=errors(401, 403, 404, 409))
+    async def appeal_item(conversation_id: CONVERSATION, item: Literal["first_response", "avg_response", "reply_rate"],
+                          body: ItemAppealIn, who: Appealer) -> dict[str, Any]:
         """响应时效 items are appealable like findings (a system outage, a customer who wrote to the wrong shop)."""
         def work() -> dict[str, Any]:
             score = store.conversation_score(conversation_id)
@@ -131,8 +133,8 @@ def router(store: ReviewStore, book: RuleBook, auth: Auth) -> APIRouter:
                 raise HTTPException(status_code=409, detail=str(exc)) from None
         return await step(work)
 
-    @api.get("/api/review/appeals")
-    async def appeals(who: Principal = reviewer, status: str | None = None) -> dict[str, Any]:
+    @api.get("/api/review/appeals", response_model=Open, responses=errors(401, 403))
+    async def appeals(who: Decider, status: Literal["open", "accepted", "rejected"] | None = None) -> dict[str, Any]:
         """Appeals with their evidence, window and deadline; late ones are escalated first (flag + audit)."""
         def build() -> list[dict[str, Any]]:
             store.escalate_late_appeals()

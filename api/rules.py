@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, HTTPException
 
 from api.auth import Auth
+from api.deps import RuleEditor, Viewer
 from api.publisher import Publisher
+from api.schemas import RuleHistoryOut, RulesOut, RulesSaved, errors
 from detectors import RuleSetError, load_ruleset, parse_ruleset
 from detectors.ruleset import with_revision
-from zhijian.storage import Store
-from zhijian.users import Principal
+from zhijian.store.base import Store
 
 
 def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str]:
@@ -29,8 +30,6 @@ def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str
 
 def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/rules")
-    viewer = Depends(auth.allowed("view"))
-    editor = Depends(auth.allowed("rules"))
 
     def current() -> dict[str, Any]:
         document = store.latest_ruleset()
@@ -38,17 +37,19 @@ def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
         return {"revision": ruleset.revision, "version": ruleset.version, "digest": ruleset.digest,
                 "document": dict(ruleset.document)}
 
-    @api.get("", dependencies=[viewer])
-    async def get_rules() -> dict[str, Any]:
+    @api.get("", response_model=RulesOut, responses=errors(401, 403))
+    async def get_rules(_: Viewer) -> dict[str, Any]:
         return await asyncio.to_thread(current)
 
-    @api.put("")
-    async def put_rules(who: Principal = editor,
-                        document: dict[str, Any] = Body(...)) -> dict[str, Any]:
+    @api.put("", response_model=RulesSaved, responses=errors(401, 403))
+    async def put_rules(who: RuleEditor, document: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        """Publish a new rule set (422, in FastAPI's list-of-errors shape, when it is not valid)."""
         try:
             parse_ruleset(with_revision(document, 1))  # validate before anything is stored
-        except RuleSetError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+        except (RuleSetError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            message = str(exc) if isinstance(exc, RuleSetError) else f"not a valid rule set ({type(exc).__name__})"
+            raise HTTPException(status_code=422, detail=[{"type": "value_error", "loc": ["body"], "msg": message,
+                                                          "input": None}]) from None
         created_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         revision, final = await asyncio.to_thread(
             store.save_ruleset, document, author=who.username, created_at=created_at, make=_stamp
@@ -57,8 +58,8 @@ def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
         ruleset = parse_ruleset(final)
         return {"revision": revision, "version": ruleset.version, "digest": ruleset.digest}
 
-    @api.get("/history", dependencies=[viewer])
-    async def history() -> dict[str, Any]:
+    @api.get("/history", response_model=RuleHistoryOut, responses=errors(401, 403))
+    async def history(_: Viewer) -> dict[str, Any]:
         return {"revisions": await asyncio.to_thread(store.ruleset_history)}
 
     return api

@@ -33,8 +33,9 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import harness
-from zhijian.broker import EmbeddedBroker, free_port
-from zhijian.corpus import jddc_path, read_jddc
+from bench.workers import worker_scaling
+from zhijian.core.corpus import jddc_path, read_jddc
+from zhijian.kafka.broker import EmbeddedBroker, free_port
 from zhijian.simulator import AGENT_REPLIES, AGENT_VIOLATIONS, CUSTOMER_OPENERS
 
 N_EVENTS = int(os.environ.get("BENCH_EVENTS", "20000"))
@@ -145,7 +146,7 @@ async def background_load(bootstrap: str, topic: str, rate: float, seconds: floa
 async def alert_latency(api_port: int, token: str, bootstrap: str, topic: str, rate: float,
                         seconds: float) -> tuple[list[float], list[float], int]:
     """Every tenth message is a violation in a conversation of its own (so no throttle hides it)."""
-    url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+    url = await asyncio.to_thread(harness.socket_url, api_port, "/ws/alerts", token)
     run = uuid.uuid4().hex[:8]  # conversation ids never repeat across runs on one stack (the throttle)
     latencies: list[float] = []
     worker_part: list[float] = []
@@ -196,7 +197,7 @@ async def alert_latency(api_port: int, token: str, bootstrap: str, topic: str, r
 async def waiting_delay(api_port: int, token: str, bootstrap: str, topic: str, conversations: int = 200,
                         spread_s: float = 5.0, load: float = 1000.0) -> tuple[list[float], int]:
     """Customers whose 30 s threshold falls over the next few seconds, while ``load`` msg/s flow."""
-    url = f"ws://127.0.0.1:{api_port}/ws/alerts?token={token}"
+    url = await asyncio.to_thread(harness.socket_url, api_port, "/ws/alerts", token)
     crossing: dict[str, float] = {}
     delays: list[float] = []
     all_in = asyncio.Event()
@@ -260,7 +261,9 @@ def main() -> int:
         print(f"raw aiokafka consume:   {raw:10.0f} events/s", flush=True)
         noop, _ = worker_rate(prefilled("noop"), workdir, N_EVENTS, "noop", "bench.noop")
         print(f"faust no-op agent:      {noop:10.0f} events/s", flush=True)
+        broker_before = harness_rss(broker)
         pipeline, body = worker_rate(prefilled("pipe"), workdir, N_EVENTS, "pipeline", "zhijian")
+        broker_growth = (harness_rss(broker) - broker_before) * 1024 / N_EVENTS
         print(f"zhijian pipeline:       {pipeline:10.0f} events/s", flush=True)
         print(f"ratio pipeline/no-op:   {pipeline / noop:10.2f}   (target ≥ 0.7)\n"
               f"ratio pipeline/raw:     {pipeline / raw:10.3f}")
@@ -271,6 +274,11 @@ def main() -> int:
               f"tally partials; {out['changelog_records']} changelog records, "
               f"{out['changelog_bytes'] / inputs:.0f} changelog bytes per input event; "
               f"{out['checkpoints']} checkpoints)", flush=True)
+        hours = 8 * 1024 ** 3 / max(broker_growth, 1) / 300 / 3600
+        print(f"embedded broker memory per input event (input, outputs, changelogs, offsets): {broker_growth:.0f} "
+              f"bytes; at 300 msg/s it holds about {hours:.0f} hours in 8 GiB (it frees nothing: use Apache Kafka "
+              f"for a real floor)", flush=True)
+        worker_scaling(broker.bootstrap_servers, workdir, batch)  # 1, 2 and 3 workers (bench.workers)
 
         env = harness.environment(broker.bootstrap_servers, workdir, "lat")
         s = harness.create_topics(env)
@@ -303,9 +311,11 @@ def main() -> int:
             api.stop()
             worker.stop()
         print(f"(logs in {workdir})")
-        return 0
     finally:
         broker.stop()
+    from bench import profile
+
+    return profile.main()
 
 
 def harness_rss(broker: EmbeddedBroker) -> int:

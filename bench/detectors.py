@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from detectors import Detector, RuleBook, load_ruleset
 from detectors.evaluation import DATA_DIR, read_jsonl
 from detectors.ruleset import labels_of
-from zhijian.corpus import jddc_path, read_jddc
+from zhijian.core.corpus import jddc_path, read_jddc
 
 
 def corpus_rows() -> tuple[list[tuple[str, str]], str]:

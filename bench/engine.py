@@ -17,7 +17,7 @@ from typing import Any
 from stream.engine.conversation import default_rulebook, process_event
 from stream.engine.records import encode_lines
 from stream.engine.state import ConversationState
-from zhijian.contract import parse_event
+from zhijian.core.contract import parse_event
 
 T0 = 1_795_000_000_000
 AGENT = ["您好，请问有什么可以帮您？", "好的，我这边马上为您查询，请您稍等", "已经为您备注加急了，今天会发出",

@@ -15,8 +15,8 @@ from typing import IO, Any
 
 import httpx
 
-from zhijian.broker import ensure_topics, free_port
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import ensure_topics, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,8 +98,18 @@ def worker(env: dict[str, str], workdir: Path, label: str, module: str = "zhijia
     return child
 
 
-def api(env: dict[str, str], workdir: Path) -> Child:
+def api(env: dict[str, str], workdir: Path, *, healthy: bool = True) -> Child:
+    """The API; ``healthy``: wait until /healthz says every component (worker included) answers."""
     child = Child(["zhijian", "api"], env, workdir / "api.log")
-    poll(lambda: httpx.get(f"http://127.0.0.1:{env['ZHIJIAN_API_PORT']}/healthz", timeout=3).status_code == 200,
-         90, "API healthy")
+    if healthy:
+        poll(lambda: httpx.get(f"http://127.0.0.1:{env['ZHIJIAN_API_PORT']}/healthz", timeout=3).status_code == 200,
+             90, "API healthy")
     return child
+
+
+def socket_url(api_port: int, path: str, token: str) -> str:
+    """A WebSocket URL with a one-time ticket (sockets take no bearer token in the URL)."""
+    response = httpx.post(f"http://127.0.0.1:{api_port}/api/ws-ticket", headers={"Authorization": f"Bearer {token}"},
+                          timeout=5)
+    response.raise_for_status()
+    return f"ws://127.0.0.1:{api_port}{path}?ticket={response.json()['ticket']}"

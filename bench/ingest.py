@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 
 from api.check import CheckIn, check_draft
+from bench import harness
 from bench.detectors import corpus_rows, percentile
 from detectors import RuleBook, load_ruleset
-from tests.integration.harness import Proc, http_json, settings_for, stack_env, wait_for
-from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
+from zhijian.kafka.broker import EmbeddedBroker, free_port
 
 EVENTS = int(os.environ.get("BENCH_INGEST_EVENTS", "20000"))
 BATCH = int(os.environ.get("BENCH_INGEST_BATCH", "500"))
@@ -98,14 +98,13 @@ async def _post_all(url: str, token: str, bodies: list[bytes], clients: int) -> 
 
 
 def ingest_rate(broker: EmbeddedBroker, workdir: Path) -> dict[str, float]:
-    env = stack_env(broker.bootstrap_servers, workdir, name="ingest")
-    settings = settings_for(env)
-    asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
-                              compacted=settings.topics.compacted()))
-    api = Proc("api", env, workdir, "ingest-api")
+    env = harness.environment(broker.bootstrap_servers, workdir, "ingest")
+    settings = harness.create_topics(env)
+    api = harness.api(env, workdir, healthy=False)  # the ingest needs the broker, not a worker
     try:
         stats = f"http://127.0.0.1:{settings.api_port}/api/events/stats"
-        wait_for(lambda: http_json(stats, settings.admin_token)[1]["connected"], 60, "the ingest producer")
+        harness.poll(lambda: httpx.get(stats, headers={"Authorization": f"Bearer {settings.admin_token}"},
+                                       timeout=3).json()["connected"], 60, "the ingest producer")
         url = f"http://127.0.0.1:{settings.api_port}/api/events"
         run = uuid.uuid4().hex[:6]
         events = _events(EVENTS + SINGLES, run)

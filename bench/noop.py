@@ -10,7 +10,7 @@ from faust.web import Request, Response, View
 from faust.worker import Worker
 
 from stream.app import ZhijianApp
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.__main__ import events, produce_all
-from zhijian.broker import EmbeddedBroker, free_port
+from zhijian.kafka.broker import EmbeddedBroker, free_port
 
 GROUPS = [  # (label, markers in a frame's file path), checked from the innermost frame outwards
     ("SQL persistence (worker's persist agents)", ("sqlalchemy", "sqlite", "quality_store", "storage.py",

@@ -24,19 +24,20 @@ from aiokafka.partitioner import murmur2
 
 from detectors import RuleBook
 from stream import persistence
-from stream import rules as rules_module
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
 from stream.engine.records import Credit, Tick, TranscriptLine, encode_lines
 from stream.engine.tally import Partial, Tally, partial_key
 from stream.engine.timers import ConversationIndex
+from stream.metrics import OBSERVATIONS
 from stream.tables import StreamTables
 from stream.topics import StreamTopics
 from stream.writeback import Checkpoint, Outbox
-from zhijian.contract import InvalidEvent, Limits, parse_event
-from zhijian.quality_store import QualityStore
-from zhijian.settings import Settings
+from zhijian.core.contract import InvalidEvent, Limits, parse_event
+from zhijian.core.settings import Settings
+from zhijian.kafka import rules as rules_module
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold
@@ -75,6 +76,7 @@ class Counters:
     duplicates: int = 0
     rekeyed: int = 0
     failed: int = 0  # events the pipeline could not process (dead-lettered with the reason)
+    replayed: int = 0  # input read again after a crash or rebalance, already applied: skipped
     alerts: int = 0
     snapshots: int = 0
     lines: int = 0
@@ -133,11 +135,19 @@ class Pipeline:
         self.transcript = TranscriptBuffer()
         self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
+        self.timers_active: set[int] | None = None  # the active partitions the timer index was built for
         self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
 
     # -- chat events --------------------------------------------------------------------------
     def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:
         """One record of chat.messages. Never raises: what cannot be processed is dead-lettered."""
+        progress = self.tables.progress
+        partition_key = str(message.partition)
+        applied = progress.value(partition_key)
+        if applied is not None and message.offset <= applied:
+            self.counters.replayed += 1  # already in the tables (read again after a crash or a rebalance)
+            return
+        progress.put(partition_key, message.offset, message.partition)
         try:
             chat = parse_event(raw, now_ms=now_ms, limits=self.limits)
         except InvalidEvent as exc:
@@ -158,7 +168,8 @@ class Pipeline:
             if outcome.duplicate:
                 self.counters.duplicates += 1
                 return
-            self.apply(chat.conversation_id, outcome, partition)
+            self.apply(chat.conversation_id, outcome, partition, produced_s=getattr(message, "timestamp", None))
+            OBSERVATIONS.event(chat.ts_ms, now_ms)
         except Exception as exc:  # a bug must not stop the floor: the record goes to the dead-letter topic
             self.counters.failed += 1
             log.error("could not process a chat event (%s at offset %s:%s); dead-lettered", type(exc).__name__,
@@ -181,12 +192,13 @@ class Pipeline:
             key = key[:4096]
         self.outbox.add(self.names.deadletter, key, value, headers=deadletter_headers(reason, message, size))
 
-    def apply(self, conversation_id: str, outcome: Outcome, partition: int) -> None:
+    def apply(self, conversation_id: str, outcome: Outcome, partition: int, produced_s: float | None = None) -> None:
         """Emit an outcome's outputs (synchronously, into the outbox) and store its state."""
         key = conversation_id.encode("utf-8")
         names, counters = self.names, self.counters
         for alert in outcome.alerts:
             self.outbox.add(names.alerts, key, alert.to_json())
+            OBSERVATIONS.alert(alert.rule, alert.severity, produced_s, time.time())
         counters.alerts += len(outcome.alerts)
         for snap in outcome.snapshots:
             self.outbox.add(names.conversations, key, persistence.encode(snap))
@@ -239,6 +251,7 @@ class Pipeline:
     def apply_ticks(self, ticks: list[tuple[str, Tick]], now_ms: int) -> None:
         active = self.active_partitions()
         if active is None:
+            self.timers_active = None  # ticks dropped now are asked again after the rebuild (follow_assignment)
             return
         table = self.tables.conversations
         for conversation_id, tick in ticks:
@@ -252,12 +265,38 @@ class Pipeline:
                 log.error("could not apply a %s tick (%s)", tick.kind, type(exc).__name__)
             self.counters.ticks += 1
 
+    def follow_assignment(self) -> None:
+        """After a rebalance (the active partitions changed, or ticks were dropped while rebalancing): rebuild
+        the timer index from the table at once, with the levels the states have reached — so a threshold
+        crossed during the rebalance, here or on the worker that owned the partition before, is acted on now."""
+        active = self.active_partitions()
+        if active is None or active == self.timers_active:
+            return
+        self.timers_active = active
+        self.index.entries.clear()
+        self.index.waiting.clear()
+        self.resync()
+
     def resync(self) -> None:
         active = self.active_partitions()
         if active is None:
             return
         self.index.resync((cid, state) for cid, state in self.tables.conversations.items_decoded()
                           if state.partition in active)
+
+    async def on_revoked(self, revoked: set[Any]) -> None:
+        """Partitions taken away in a rebalance: write everything changed first, then forget them, so the new
+        owner starts from a changelog that holds all this worker applied, and nothing stale is written later."""
+        await self.checkpoint()
+        inputs = {tp.partition for tp in revoked if tp.topic == self.settings.topics.messages}
+        activity = {tp.partition for tp in revoked if tp.topic == self.settings.topics.agent_activity}
+        for table, partitions in ((self.tables.conversations, inputs), (self.tables.partials, inputs),
+                                  (self.tables.progress, inputs), (self.tables.tally, activity)):
+            if partitions:
+                table.drop_partitions(partitions)
+        if inputs:
+            self.index.forget_partitions(inputs)
+            self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
 
     def tally_views(self) -> dict[str, Any]:
         return {agent: tally.public_view() for agent, tally in self.tables.tally.items_decoded()}
@@ -271,6 +310,10 @@ def register(app: Any, settings: Settings) -> Pipeline:
     pipe = Pipeline(app, settings, topics, tables, book)
     app.pipeline = pipe
     app.checkpoint = pipe.checkpoint
+
+    @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
+    async def on_revoked(app: Any, revoked: set[Any], **_: Any) -> None:
+        await pipe.on_revoked(revoked)
 
     @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
     async def pipeline(stream: faust.StreamT[Any]) -> None:
@@ -286,6 +329,7 @@ def register(app: Any, settings: Settings) -> Pipeline:
 
     @app.timer(interval=WAITING_SCAN_S)  # type: ignore[untyped-decorator]
     async def waiting_timer() -> None:
+        pipe.follow_assignment()
         await run_ticks(pipe.index.waiting_ticks(int(time.time() * 1000)))
 
     @app.timer(interval=HOUSEKEEPING_S)  # type: ignore[untyped-decorator]

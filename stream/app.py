@@ -11,7 +11,7 @@ from typing import Any
 import faust
 
 from stream.compat import VerifiedEndOffsetsTransport
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 class ZhijianApp(faust.App):

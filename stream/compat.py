@@ -15,83 +15,16 @@ partition at recovery.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from zhijian.kafka.offsets import verified_end_offsets
+
 log = logging.getLogger(__name__)
-
-
-def correct_end_offsets(
-    listed: Mapping[TopicPartition, int | None], observed: Mapping[TopicPartition, int]
-) -> dict[TopicPartition, int | None]:
-    """The larger of what ListOffsets said and what a fetch showed, per partition."""
-    corrected: dict[TopicPartition, int | None] = {}
-    for tp, end in listed.items():
-        seen = observed.get(tp)
-        if end is None or seen is None:
-            corrected[tp] = end
-        else:
-            corrected[tp] = max(end, seen)
-    return corrected
-
-
-async def observed_end_offsets(
-    bootstrap_servers: str | list[str],
-    listed: Mapping[TopicPartition, int | None],
-    *,
-    timeout_s: float = 10.0,
-    **client_options: Any,
-) -> dict[TopicPartition, int]:
-    """Fetch at ``listed - 1`` for each non-empty partition; return the high watermarks seen."""
-    to_check = {tp: end for tp, end in listed.items() if end is not None and end > 0}
-    if not to_check:
-        return {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=50,
-        max_partition_fetch_bytes=64 * 1024,
-        **client_options,
-    )
-    await consumer.start()
-    observed: dict[TopicPartition, int] = {}
-    try:
-        consumer.assign(list(to_check))
-        for tp, end in to_check.items():
-            consumer.seek(tp, end - 1)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        pending = set(to_check)
-        while pending and loop.time() < deadline:
-            batches = await consumer.getmany(*pending, timeout_ms=200)
-            for tp, records in batches.items():
-                highwater = consumer.highwater(tp)
-                last = records[-1].offset + 1 if records else 0
-                observed[tp] = max(highwater or 0, last)
-                pending.discard(tp)
-        if pending:
-            log.warning("end-offset check timed out for %s; using listed offsets", sorted(pending))
-    finally:
-        await consumer.stop()
-    return observed
-
-
-async def verified_end_offsets(
-    bootstrap_servers: str | list[str],
-    listed: Mapping[TopicPartition, int | None],
-    **client_options: Any,
-) -> dict[TopicPartition, int | None]:
-    observed = await observed_end_offsets(bootstrap_servers, listed, **client_options)
-    corrected = correct_end_offsets(listed, observed)
-    for tp, end in corrected.items():
-        if end != listed[tp]:
-            log.info("end offset of %s corrected from %s to %s", tp, listed[tp], end)
-    return corrected
 
 
 class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -119,6 +52,21 @@ class VerifiedEndOffsetsConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 class VerifiedEndOffsetsConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return VerifiedEndOffsetsConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        """Seek every partition to its committed offset, and a partition that has none to its beginning.
+
+        Faust (through aiokafka's seek_to_committed) seeks only partitions that have a committed offset. A
+        worker that took over a partition without one after a rebalance (its owner was killed before its
+        first commit) read nothing from it (tests/integration/test_many_workers.py, about half the runs).
+        Reading it from the start is what ``consumer_auto_offset_reset="earliest"`` promises; events already
+        in the recovered table are recognised as duplicates."""
+        await super().perform_seek()
+        fresh = [tp for tp in self.assignment()
+                 if not tp.topic.endswith("-changelog") and self._committed_offset.get(tp) is None]
+        if fresh:
+            log.info("no committed offset for %s: reading from the beginning", sorted(fresh))
+            await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in fresh))
 
     async def _handle_attached(self, commit_offsets: Mapping[Any, int]) -> None:
         # Runs right before Faust commits ``commit_offsets``: the app's checkpoint writes outputs and then

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -20,9 +21,10 @@ import faust
 
 from detectors import RuleBook
 from stream.engine.records import TranscriptLine, decode_lines
+from stream.metrics import OBSERVATIONS
 from stream.topics import StreamTopics
-from zhijian.quality_store import QualityStore
 from zhijian.scoring import rubric_lookup
+from zhijian.store.quality import QualityStore
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -53,7 +55,10 @@ async def _save(save: Callable[[T], int], records: T, what: str) -> int:
     delay = 0.5
     while True:
         try:
-            return await loop.run_in_executor(None, save, records)
+            started = time.perf_counter()
+            saved = await loop.run_in_executor(None, save, records)
+            OBSERVATIONS.sql(what, time.perf_counter() - started)
+            return saved
         except Exception as exc:
             log.error("saving %s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
             await asyncio.sleep(delay)

@@ -4,7 +4,9 @@
 - ``partials``: "<partition>|<agent_id>" → :class:`~stream.engine.tally.Partial` (one agent's totals from
   one partition of chat.messages, kept next to the conversations of that partition)
 - ``tally``: agent_id → :class:`~stream.engine.tally.Tally` (from the published partials)
-All three write their changelog at checkpoints (``stream.writeback``), not on every change.
+- ``progress``: partition of chat.messages → the highest input offset applied to the tables above; a replay after
+  a crash skips what the tables already hold, whatever the conversation (the id ring covers producer duplicates)
+All four write their changelog at checkpoints (``stream.writeback``), not on every change.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import faust
 from stream.engine.state import ConversationState
 from stream.engine.tally import Partial, Tally
 from stream.writeback import WriteBackTable
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,10 @@ class StreamTables:
     conversations: WriteBackTable[ConversationState]
     partials: WriteBackTable[Partial]
     tally: WriteBackTable[Tally]
+    progress: WriteBackTable[int]
 
-    def all(self) -> list[WriteBackTable[object]]:
-        return [self.conversations, self.partials, self.tally]  # type: ignore[list-item]
+    def all(self) -> list[WriteBackTable[Any]]:
+        return [self.conversations, self.partials, self.tally, self.progress]
 
 
 def declare(app: faust.App, settings: Settings) -> StreamTables:
@@ -44,4 +47,6 @@ def declare(app: faust.App, settings: Settings) -> StreamTables:
                        Partial.to_json, Partial.from_json),
         tally=table("agent-tally", "per-agent running tally, keyed by agent_id",
                     Tally.to_json, Tally.from_json),
+        progress=table("progress", "highest applied offset of each chat.messages partition",
+                       lambda offset: str(offset).encode(), lambda raw: int(raw)),
     )

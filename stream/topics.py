@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 @dataclass(frozen=True)

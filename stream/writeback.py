@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -43,6 +44,7 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
         self._encode = encode
         self._decode = decode
         self._dirty: dict[str, int] = {}
+        self._partition_of: dict[str, int] = {}  # keys set here; recovered keys are in the store's own map
 
     def on_key_set(self, key: Any, value: Any) -> None:  # pragma: no cover - a programming error
         raise TypeError(f"{self.name}: use put(key, value, partition), not table[key] = value")
@@ -66,10 +68,29 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
     def put(self, key: str, value: V, partition: int) -> None:
         self.data[key] = value
         self._dirty[key] = partition
+        self._partition_of[key] = partition
 
     def remove(self, key: str, partition: int) -> None:
         self.data.pop(key, None)
         self._dirty[key] = partition
+        self._partition_of.pop(key, None)
+
+    def partition_of(self, key: str) -> int | None:
+        known = self._partition_of.get(key)
+        if known is not None:
+            return known
+        recovered: dict[str, int] = getattr(self.data, "_key_partition", {})
+        return recovered.get(key)
+
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget the keys of partitions this worker no longer owns (after a checkpoint wrote them): their
+        new owner writes the changelog now, and a later assignment recovers them afresh."""
+        dropped = [key for key in list(self.data.keys()) if self.partition_of(key) in partitions]
+        for key in dropped:
+            self.data.pop(key, None)
+            self._partition_of.pop(key, None)
+        self._dirty = {k: p for k, p in self._dirty.items() if p not in partitions}
+        return len(dropped)
 
     def items_decoded(self) -> Iterator[tuple[str, V]]:
         for key in list(self.data.keys()):
@@ -92,6 +113,11 @@ class WriteBackTable(faust.Table[str, Any], Generic[V]):
                 changes.append((key, partition, value if isinstance(value, bytes) else self._encode(value)))
         self._dirty = {}
         return changes
+
+    def restore_changes(self, changes: list[tuple[str, int, bytes | None]]) -> None:
+        """A checkpoint failed: its keys are dirty again (unless changed since, which keeps the newer mark)."""
+        for key, partition, _ in changes:
+            self._dirty.setdefault(key, partition)
 
     def send_changes(self, changes: list[tuple[str, int, bytes | None]]) -> list[asyncio.Future[Any]]:
         return [self.send_changelog(partition, key, value, value_serializer="raw")
@@ -151,9 +177,11 @@ class Outbox:
             futures, self.inflight = self.inflight, []
         if futures:
             for result in await asyncio.gather(*futures, return_exceptions=True):
-                if isinstance(result, BaseException):
-                    self.failed += 1
-                    log.error("a record was not delivered: %s", type(result).__name__)
+                if isinstance(result, MessageSizeTooLargeError | RecordTooLargeError):
+                    self.failed += 1  # this record can never be delivered: logged and dropped
+                    log.error("a record was too large to deliver: %s", type(result).__name__)
+                elif isinstance(result, BaseException):
+                    raise result  # anything else: no checkpoint, no commit; the events are processed again
 
 
 class Checkpoint:
@@ -174,12 +202,18 @@ class Checkpoint:
             if self.before is not None:
                 self.before()
             changes = [(table, table.take_changes()) for table in self.tables]
-            await self.outbox.drain()
-            futures: list[asyncio.Future[Any]] = []
-            for table, table_changes in changes:
-                futures.extend(table.send_changes(table_changes))
+            try:
+                await self.outbox.drain()
+                futures: list[asyncio.Future[Any]] = []
+                for table, table_changes in changes:
+                    futures.extend(table.send_changes(table_changes))
+                if futures:
+                    await asyncio.gather(*futures)
+            except BaseException:
+                for table, table_changes in changes:  # failed or cancelled: those keys are still to be written
+                    table.restore_changes(table_changes)
+                raise
+            for _, table_changes in changes:
                 self.changelog_records += len(table_changes)
                 self.changelog_bytes += sum(len(v or b"") + len(k) for k, _, v in table_changes)
-            if futures:
-                await asyncio.gather(*futures)
             self.count += 1

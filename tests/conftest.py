@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from zhijian.appstore import AppStore
-from zhijian.storage import metadata
+from zhijian.store.app import AppStore
+from zhijian.store.base import metadata
 
 POSTGRES_URL = os.environ.get("ZHIJIAN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI") == "true"

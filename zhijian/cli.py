@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 
 def _host_port(bootstrap: str) -> tuple[str, int]:
@@ -20,7 +20,7 @@ def _host_port(bootstrap: str) -> tuple[str, int]:
 
 
 def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
-    from zhijian.broker import EmbeddedBroker, ensure_topics
+    from zhijian.kafka.broker import EmbeddedBroker, ensure_topics
 
     host, port = _host_port(settings.bootstrap_servers)
     broker = EmbeddedBroker(host, port, log_path=settings.data_dir / "logs" / "broker.log")
@@ -45,7 +45,7 @@ def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def cmd_topics(settings: Settings, _: argparse.Namespace) -> int:
-    from zhijian.broker import ensure_topics
+    from zhijian.kafka.broker import ensure_topics
 
     created = asyncio.run(
         ensure_topics(settings.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,

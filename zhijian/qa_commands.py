@@ -77,7 +77,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from zhijian.corpus import jddc_path, read_jddc
+    from zhijian.core.corpus import jddc_path, read_jddc
 
     book = RuleBook(load_ruleset(args.rules))
     utterances = read_jsonl(args.data / "eval_utterances.jsonl")
@@ -109,10 +109,10 @@ def cmd_rollup(args: argparse.Namespace) -> int:
     import datetime
 
     from detectors.rubric import rubric_of
-    from stream.rules import initial_ruleset
-    from zhijian.appstore import AppStore
-    from zhijian.rollup import EmptyDay, floor_yesterday, run_rollup
-    from zhijian.settings import Settings
+    from zhijian.core.settings import Settings
+    from zhijian.kafka.rules import initial_ruleset
+    from zhijian.reports.rollup import EmptyDay, floor_yesterday, run_rollup
+    from zhijian.store.app import AppStore
 
     if args.date is not None:
         try:
@@ -130,7 +130,7 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)
         day = args.date or floor_yesterday(rubric)
         if args.period != "day":
-            from zhijian.period_report import run_period_rollup
+            from zhijian.reports.period import run_period_rollup
 
             period = run_period_rollup(store, args.period, day, args.out or settings.data_dir / "reports",
                                        lang=args.lang, allow_empty=args.allow_empty)

@@ -23,7 +23,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
 
 SHOPS = {"shop-tmall-01": ["team-a", "team-b"], "shop-jd-02": ["team-c"]}
 AGENTS = {team: [f"{team[-1]}{n:02d}" for n in range(1, 5)] for teams in SHOPS.values() for team in teams}

@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from zhijian.ingest_mapping import MappingError, check_mapping
-from zhijian.settings import Settings
-from zhijian.sources import SourceError, add_source, disable_source, list_sources
-from zhijian.storage import Store
+from zhijian.core.ingest_mapping import MappingError, check_mapping
+from zhijian.core.settings import Settings
+from zhijian.store.base import Store
+from zhijian.store.sources import SourceError, add_source, disable_source, list_sources
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

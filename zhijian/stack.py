@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from api.auth import new_token
-from zhijian.broker import port_open
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import port_open
 
 PR_SET_PDEATHSIG = 1
 
@@ -89,6 +89,17 @@ class Child:
             self.log_file = None
 
 
+def _proc_kb(path: str, field_name: str) -> int:
+    """A "<field>: <n> kB" value from a /proc file (0 if unreadable: not Linux, process gone)."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field_name):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 class StackStopped(Exception):
     pass
 
@@ -99,6 +110,7 @@ class Stack:
         self.token = token
         self.children: list[Child] = []
         self.stopping = False
+        self.memory_warned = 0
         self.env = {**os.environ, "ZHIJIAN_ADMIN_TOKEN": token, "PYTHONUNBUFFERED": "1"}
 
     def log_path(self, name: str) -> Path:
@@ -127,6 +139,24 @@ class Stack:
         for child in self.children:
             if child.process is not None and child.process.poll() is not None:
                 raise StackStopped(f"{child.name} {child.state}; see {child.log_path}")
+
+    def watch_broker_memory(self) -> None:
+        """The embedded broker keeps every record in memory and never frees it (no retention in this build):
+        warn once at half of the machine's memory and again when less than a tenth is left."""
+        broker = next((c for c in self.children if c.name == "broker" and c.process is not None), None)
+        if broker is None or broker.process is None or broker.process.poll() is not None:
+            return
+        rss_kb = _proc_kb(f"/proc/{broker.process.pid}/status", "VmRSS:")
+        total_kb, available_kb = _proc_kb("/proc/meminfo", "MemTotal:"), _proc_kb("/proc/meminfo", "MemAvailable:")
+        if not rss_kb or not total_kb:
+            return
+        level = 2 if available_kb < total_kb / 10 else 1 if rss_kb > total_kb / 2 else 0
+        if level > self.memory_warned:
+            self.memory_warned = level
+            print(f"zhijian: WARNING the embedded broker holds {rss_kb / 1024:.0f} MiB of records in memory "
+                  f"({available_kb / 1024:.0f} MiB of {total_kb / 1024:.0f} MiB still free); it keeps everything "
+                  f"until it is restarted, which loses what is not yet in SQL. For a real floor run Apache Kafka "
+                  f"(deploy/) and set KAFKA_BROKER.", file=sys.stderr, flush=True)
 
     def supervise(self) -> None:
         """Once running: restart any child that died, after its back-off, and say so."""
@@ -168,7 +198,7 @@ class Stack:
 
 
 def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
-    token = settings.admin_token or new_token()
+    token = settings.admin_token or secrets.token_urlsafe(24)
     stack = Stack(settings, token)
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -197,12 +227,16 @@ def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
         if demo:
             stack.spawn("simulator", "simulate", "--rate", str(rate))
         print(f"\nzhijian is up.\n  dashboard: {api_url}/\n  token:     {token}\n"
-              f"  direct:    {api_url}/?token={token}\n"
+              f"  direct:    {api_url}/#token={token}\n"
               f"  (open the direct link as admin; add users with `zhijian user add NAME --role ROLE`;\n"
               f"   Ctrl-C stops everything)\n{stack.status()}\n",
               flush=True)
+        ticks = 0
         while True:
             stack.supervise()
+            ticks += 1
+            if ticks % 60 == 0:  # every 30 s
+                stack.watch_broker_memory()
             time.sleep(0.5)
     except StackStopped as reason:
         if not stack.stopping:

@@ -1,4 +1,5 @@
-"""``zhijian user add`` / ``zhijian user list``."""
+"""``zhijian user add`` / ``list`` / ``passwd`` / ``disable`` / ``enable``. A password change or
+disabling ends the user's sessions; their open dashboards are signed out within seconds."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import argparse
 import getpass
 import sys
 
-from zhijian.settings import Settings
-from zhijian.users import ROLES, UserError, UserStore
+from zhijian.core.settings import Settings
+from zhijian.store.users import ROLES, UnknownUser, UserError, UserStore
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +22,22 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add.add_argument("--name", default=None, help="display name")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     actions.add_parser("list", help="list users")
+    passwd = actions.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for verb in ("disable", "enable"):
+        actions.add_parser(verb, help=f"{verb} a user" + (" (ends their sessions)" if verb == "disable" else "")
+                           ).add_argument("username")
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass(f"password for {args.username}: ")
+    if getpass.getpass("again: ") != password:
+        print("the passwords differ", file=sys.stderr)
+        return None
+    return password
 
 
 def cmd_user(args: argparse.Namespace) -> int:
@@ -31,13 +48,25 @@ def cmd_user(args: argparse.Namespace) -> int:
             for user in store.list_users():
                 print(f"{user.username}\t{user.role}\t{user.team_id or '-'}\t{user.agent_id or '-'}")
             return 0
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = getpass.getpass(f"password for {args.username}: ")
-            if getpass.getpass("again: ") != password:
-                print("the passwords differ", file=sys.stderr)
+        if args.user_command in ("disable", "enable"):
+            try:
+                store.set_disabled(args.username, args.user_command == "disable")
+            except UnknownUser as exc:
+                print(f"zhijian user {args.user_command}: {exc}", file=sys.stderr)
                 return 2
+            print(f"{args.user_command}d {args.username}")
+            return 0
+        password = _read_password(args)
+        if password is None:
+            return 2
+        if args.user_command == "passwd":
+            try:
+                store.set_password(args.username, password)
+            except UserError as exc:
+                print(f"zhijian user passwd: {exc}", file=sys.stderr)
+                return 2
+            print(f"new password for {args.username}; their sessions ended")
+            return 0
         try:
             user = store.add_user(args.username, password, role=args.role, team_id=args.team,
                                   agent_id=args.agent_id, display_name=args.name)

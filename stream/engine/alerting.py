@@ -7,11 +7,11 @@ from typing import Any
 from detectors import Finding, RuleBook
 from stream.engine.state import ConversationState
 from stream.engine.turns import Machine
-from zhijian.alerts import Alert, alert_id_for, excerpt_around, iso_from_ms
-from zhijian.contract import ChatEvent
+from zhijian.core.alerts import Alert, alert_id_for, excerpt_around, iso_from_ms
+from zhijian.core.contract import ChatEvent
 
 WAITING_RULE = "customer_waiting"
-WAITING_REVISIONS = {"warning": 1, "critical": 2, "cleared": 3, "unanswered": 3}
+WAITING_REVISIONS = {"warning": 1, "critical": 2, "cleared": 3, "unanswered": 3, "transferred": 3}
 
 
 def build_alert(*, rule: str, severity: str, fatal: bool, conversation_id: str, shop_id: str, agent_id: str | None,

@@ -19,8 +19,8 @@ from stream.engine import alerting
 from stream.engine.records import Credit, Mark, Tick, TranscriptLine
 from stream.engine.state import CLOSING, EXCERPT_CHARS, GREETING, POLITE, ConversationState, Waiting
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, Machine
-from zhijian.alerts import Alert, iso_from_ms
-from zhijian.contract import ChatEvent
+from zhijian.core.alerts import Alert, iso_from_ms
+from zhijian.core.contract import ChatEvent
 from zhijian.scoring import rubric_lookup, score_summary
 
 TEXT_KEPT = 10_000  # characters of a message kept in the transcript (the contract's limit)
@@ -83,6 +83,8 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
         state = new_state(event, partition)
     elif state.seen(event.message_id):
         return Outcome(state=state, duplicate=True, changed=False)
+    if state.status == "closed" and state.closed_ms is not None and event.ts_ms <= state.closed_ms:
+        return _after_close(state, event, book, now_ms)
     before = board(state)
     state.remember(event.message_id)
     state.seq += 1
@@ -134,12 +136,23 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
         outcome.alerts.extend(alerting.throttled_alerts(state, alert_event, counted, book, iso_from_ms(now_ms)))
     first_response_ms = None
     if not state.first_response_sent and current.first_response_ms is not None:
+        # measured now: by this agent message, or by an earlier customer message arriving after the answer
         state.first_response_sent = True
         first_response_ms = current.first_response_ms
-        if kind == AGENT and first_response_ms > policy.first_response_alert_s * 1000:
+        answered_by_this = kind == AGENT and current.first_response_id == event.message_id
+        if first_response_ms > policy.first_response_alert_s * 1000:
             points = seconds_points(first_response_ms / 1000, policy.first_response_tiers)
-            outcome.alerts.append(alerting.first_response_alert(event, first_response_ms, points,
+            answer = event if answered_by_this else ChatEvent(
+                str(current.first_response_id), state.conversation_id, state.shop_id, state.team_id,
+                current.first_response_agent, None, "agent", "message", "", event.ts_ms)
+            outcome.alerts.append(alerting.first_response_alert(answer, first_response_ms, points,
                                                                 iso_from_ms(now_ms)))
+        if not answered_by_this and current.first_response_agent is not None:
+            outcome.credits.append(Credit(current.first_response_agent, state.team_id,
+                                          first_response_ms=first_response_ms,
+                                          rules=["slow_first_response"] if outcome.alerts and
+                                          outcome.alerts[-1].rule == "slow_first_response" else []))
+            first_response_ms = None  # credited above, not again with this event
     _update_waiting(state, current, outcome, event.ts_ms, now_ms)
     if kind == ENDED:
         _finalise(state, policy, book, outcome, reason="ended", now_ms=now_ms)
@@ -152,6 +165,22 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
         outcome.credits.append(Credit(event.agent_id, state.team_id, messages=1, rules=rules,
                                       first_response_ms=first_response_ms))
     return outcome
+
+
+def _after_close(state: ConversationState, event: ChatEvent, book: RuleBook, now_ms: int) -> Outcome:
+    """An event from before the close arriving after it: stored in the transcript (with its findings), flagged
+    late, but the conversation stays closed and scored once (its summary is not re-issued)."""
+    state.remember(event.message_id)
+    state.seq += 1
+    state.late += 1
+    kind = kind_of(event)
+    marks: tuple[Mark, ...] = ()
+    if kind in (AGENT, CUSTOMER) and event.text:
+        findings = book.detector(event.shop_id).detect(event.text, "agent" if kind == AGENT else "customer")
+        marks = tuple(_mark(f) for f in findings)
+    line = TranscriptLine(state.conversation_id, event.message_id, event.ts_ms, state.seq, kind, event.agent_id,
+                          state.team_id, state.shop_id, event.text[:TEXT_KEPT], True, book.ruleset.version, marks)
+    return Outcome(state=state, lines=[line])
 
 
 def _mark(finding: Any) -> Mark:
@@ -168,10 +197,15 @@ def _with_agent(event: ChatEvent, agent: str) -> ChatEvent:
 def _update_waiting(state: ConversationState, current: Machine, outcome: Outcome, event_ts: int, now_ms: int) -> None:
     old = state.waiting
     since = current.waiting_since if state.status == "open" else None
-    if since == old.since:
+    if since == old.since or (since is not None and old.since is not None and since < old.since):
+        # the same wait (a late customer message may move its start earlier: one episode, one alert)
         old.message_id = current.pending_id if since is not None else None
         return
-    if old.since is not None and old.level >= 1:  # the agent answered: clear the live alert
+    if old.since is not None and since is not None and old.level >= 1:  # transferred: the new agent's wait
+        outcome.alerts.append(alerting.waiting_alert(
+            state, since_ms=old.since, waited_ms=event_ts - old.since, kind="transferred", threshold_s=None,
+            now_ms=now_ms))
+    elif old.since is not None and old.level >= 1:  # the agent answered: clear the live alert
         outcome.alerts.append(alerting.waiting_alert(
             state, since_ms=old.since, waited_ms=event_ts - old.since, kind="cleared", threshold_s=None,
             now_ms=now_ms))
@@ -249,11 +283,20 @@ def _finalise(state: ConversationState, policy: TimingPolicy, book: RuleBook, ou
     state.waiting = Waiting(since=None, level=waiting.level)
     summary = snapshot(state, policy, final=True)
     outcome.snapshots.append(summary)
+    state.timeline.close_turns(policy)  # a message after the close starts a new turn and a new wait
     if summary["agent_id"] is not None:  # the live running score (appeals are applied in SQL later)
         rubric = rubric_lookup(book)(state.shop_id)
         scored = score_summary(summary, rubric)
-        outcome.credits.append(Credit(summary["agent_id"], state.team_id, day=rubric.day(max_ts or now_ms),
-                                      score=scored.score, fatal=scored.fatal))
+        if state.credited is None:
+            day = rubric.day(max_ts or now_ms)
+            outcome.credits.append(Credit(summary["agent_id"], state.team_id, day=day, score=scored.score,
+                                          fatal=int(scored.fatal)))
+        else:  # closed again after a reopen: one conversation still, only its score changes
+            day, old_score, old_fatal = state.credited
+            outcome.credits.append(Credit(summary["agent_id"], state.team_id, day=day, conversations=0,
+                                          score=round(scored.score - old_score, 3),
+                                          fatal=int(scored.fatal) - int(old_fatal)))
+        state.credited = [day, scored.score, int(scored.fatal)]
 
 
 def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = False,

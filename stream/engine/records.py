@@ -91,7 +91,8 @@ class Credit:
     first_response_ms: int | None = None
     day: str | None = None  # a conversation of this agent closed: its local day, score and fatal flag
     score: float | None = None
-    fatal: bool = False
+    fatal: int = 0
+    conversations: int = 1  # 0 when a reopened conversation closes again: only its score changes (a delta)
 
 
 @dataclass(frozen=True, slots=True)

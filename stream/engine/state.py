@@ -13,9 +13,9 @@ few hundred bytes to about 2 KB whatever the length of the conversation.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import struct
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +28,10 @@ GREETING, CLOSING, POLITE = 1, 2, 4
 
 
 def id_hash(message_id: str) -> int:
-    """32-bit fingerprint of a message id (collisions: ~1 in 70 million within a ring of 64)."""
-    return zlib.crc32(message_id.encode("utf-8", "surrogatepass"))
+    """64-bit fingerprint of a message id: a false duplicate (a real message dropped) is about 1 in 3·10^17 per
+    event with a ring of 64, and cannot be provoked by choosing ids (unlike CRC32)."""
+    return int.from_bytes(hashlib.blake2b(message_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                          "little")
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class ConversationState:
     version: int = 0  # of the snapshots published for this conversation
     first_response_sent: bool = False  # the first response was measured (and alerted if slow)
     summary_checks: dict[str, Any] | None = None
+    credited: list[Any] | None = None  # [day, score, fatal] last credited to the agent's running score
 
     @property
     def owner(self) -> str | None:
@@ -115,10 +118,10 @@ class ConversationState:
             "w": [w.since, w.level, w.shown, w.message_id, w.gone],
             "ck": [[list(x) for x in c.first], [list(x) for x in c.last], c.polite, c.messages, c.first_id,
                    c.last_id],
-            "ring": base64.b64encode(struct.pack(f"<{len(self.ring)}I", *self.ring)).decode(),
+            "ring": base64.b64encode(struct.pack(f"<{len(self.ring)}Q", *self.ring)).decode(),
             "o": self.opened_ms, "cl": [self.closed_ms, self.close_reason, self.closed_at],
             "arr": self.last_arrival_ms, "lc": [self.last_customer_ms, self.last_customer_text],
-            "ver": self.version, "frs": self.first_response_sent, "sc": self.summary_checks,
+            "ver": self.version, "frs": self.first_response_sent, "sc": self.summary_checks, "cr": self.credited,
         }
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -135,10 +138,10 @@ class ConversationState:
             checks=Checks([tuple(x) for x in c[0]], [tuple(x) for x in c[1]], c[2], c[3], c[4], c[5]),
             ring=_ring(b["ring"]), opened_ms=b["o"], closed_ms=cl[0], close_reason=cl[1], closed_at=cl[2],
             last_arrival_ms=b["arr"], last_customer_ms=lc[0], last_customer_text=lc[1], version=b["ver"],
-            first_response_sent=b["frs"], summary_checks=b["sc"],
+            first_response_sent=b["frs"], summary_checks=b["sc"], credited=b.get("cr"),
         )
 
 
 def _ring(packed: str) -> list[int]:
     raw = base64.b64decode(packed)
-    return list(struct.unpack(f"<{len(raw) // 4}I", raw))
+    return list(struct.unpack(f"<{len(raw) // 8}Q", raw))

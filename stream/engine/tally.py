@@ -40,7 +40,7 @@ class Totals:
             self.first_response_ms_total += int(credit.first_response_ms)
         if credit.day is not None:
             bucket = self.days.setdefault(credit.day, [0, 0.0, 0])
-            bucket[0] += 1
+            bucket[0] += credit.conversations
             bucket[1] = round(bucket[1] + float(credit.score or 0.0), 3)
             bucket[2] += int(credit.fatal)
             if len(self.days) > DAYS_KEPT:

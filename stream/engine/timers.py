@@ -50,7 +50,9 @@ class ConversationIndex:
         old = self.entries.get(conversation_id)
         level, shown, gone = w.level, w.shown, w.gone
         if old is not None and old.waiting_since == since:
-            level, shown, gone = max(level, old.level_sent), shown or old.shown_sent, gone or old.gone_sent
+            level, shown = max(level, old.level_sent), shown or old.shown_sent
+            # "gone" was asked for this silence only: a new customer message starts a new one
+            gone = gone or (old.gone_sent and old.last_customer_ms == state.last_customer_ms)
         entry = Entry(state.shop_id, state.partition, state.status, state.last_arrival_ms, state.closed_at, since,
                       state.last_customer_ms, level, shown, gone)
         self.entries[conversation_id] = entry

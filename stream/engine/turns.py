@@ -71,6 +71,7 @@ class Machine:
     first_customer_ts: int | None = None
     first_response_ms: int | None = None
     first_response_agent: str | None = None
+    first_response_id: str | None = None  # the agent message that gave the first response
     response_sum_ms: int = 0
     responses: int = 0  # answered turns with a response time (not transfer gaps)
     response_times: list[tuple[str | None, int]] = field(default_factory=list)  # the first RESPONSES_MAX
@@ -142,6 +143,7 @@ class Machine:
                     self.response_times.append((agent, response))
                 if self.first_response_ms is None:
                     self.first_response_ms, self.first_response_agent = response, agent
+                    self.first_response_id = entry.message_id
                 self.pending_ts = self.pending_id = None
                 self.last_answer_ts = ts
                 return response
@@ -203,16 +205,17 @@ class Machine:
     # -- storage --------------------------------------------------------------------------------
     def to_list(self) -> list[Any]:
         return [self.owner, self.first_customer_ts, self.first_response_ms, self.first_response_agent,
-                self.response_sum_ms, self.responses, [[a, ms] for a, ms in self.response_times], self.turns,
-                self.answered_turns, self.pending_ts, self.pending_id, self.last_answer_ts, self.open_transfer,
+                self.first_response_id, self.response_sum_ms, self.responses,
+                [[a, ms] for a, ms in self.response_times], self.turns, self.answered_turns, self.pending_ts,
+                self.pending_id, self.last_answer_ts, self.open_transfer,
                 self.customer_messages, self.agent_messages, self.bot_messages, self.agents,
                 [[t.ts_ms, t.from_agent, t.to_agent, t.gap_ms] for t in self.transfers]]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> Machine:
-        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], [(a, ms) for a, ms in raw[6]], raw[7], raw[8],
-                   raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15], list(raw[16]),
-                   [Transfer(*t) for t in raw[17]])
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], [(a, ms) for a, ms in raw[7]], raw[8],
+                   raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15], raw[16], list(raw[17]),
+                   [Transfer(*t) for t in raw[18]])
 
 
 @dataclass(slots=True)
@@ -223,12 +226,17 @@ class Timeline:
     tail: list[Entry] = field(default_factory=list)
     current: Machine = field(default_factory=Machine)
     max_ts: int | None = None
+    settled_key: tuple[int, int] | None = None  # (ts, seq) of the newest event settled: older arrivals are late
+    bots_answer: bool = False  # the shop's bot_counts_as_response when last applied (replaying the tail needs it)
 
     def add(self, entry: Entry, policy: TimingPolicy) -> tuple[bool, int | None]:
         """Apply one event. Returns (late, the response time it closed if it answered a turn in order)."""
+        self.bots_answer = policy.bot_counts_as_response
         window_ms = int(policy.reorder_window_s * 1000)
-        if self.max_ts is not None and entry.ts < self.max_ts - window_ms:
-            self.settled.step(entry, policy)  # late: its place in the settled past is approximate
+        if (self.max_ts is not None and entry.ts < self.max_ts - window_ms) or (
+                self.settled_key is not None and entry.key() < self.settled_key):
+            # late: behind the window, or behind an event the tail cap settled early
+            self.settled.step(entry, policy)  # its place in the settled past is approximate
             self._replay(policy)
             return True, None
         response: int | None = None
@@ -247,7 +255,20 @@ class Timeline:
 
     def _settle(self, watermark: int, policy: TimingPolicy) -> None:
         while self.tail and (self.tail[0].ts < watermark or len(self.tail) > TAIL_MAX):
-            self.settled.step(self.tail.pop(0), policy)
+            entry = self.tail.pop(0)
+            self.settled.step(entry, policy)
+            self.settled_key = entry.key()
+
+    def close_turns(self, policy: TimingPolicy) -> None:
+        """At a close: everything so far is final, and an open turn ends with the conversation (a message after
+        the close starts a new turn and a new wait)."""
+        while self.tail:
+            entry = self.tail.pop(0)
+            self.settled.step(entry, policy)
+            self.settled_key = entry.key()
+        self.settled.pending_ts = self.settled.pending_id = None
+        self.settled.open_transfer = None
+        self.current = self.settled.copy()
 
     def _replay(self, policy: TimingPolicy) -> None:
         current = self.settled.copy()
@@ -262,15 +283,16 @@ class Timeline:
                 machine.owner = owner
 
     def to_list(self) -> list[Any]:
-        same = not self.tail
-        return [self.settled.to_list(), [e.to_list() for e in self.tail],
-                None if same else self.current.to_list(), self.max_ts]
+        """The settled machine and the tail; the current machine is the tail replayed (at most TAIL_MAX steps)."""
+        return [self.settled.to_list(), [e.to_list() for e in self.tail], self.max_ts,
+                list(self.settled_key) if self.settled_key else None, self.bots_answer]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> Timeline:
-        settled = Machine.from_list(raw[0])
-        current = settled.copy() if raw[2] is None else Machine.from_list(raw[2])
-        return cls(settled, [Entry.from_list(e) for e in raw[1]], current, raw[3])
+        timeline = cls(Machine.from_list(raw[0]), [Entry.from_list(e) for e in raw[1]], Machine(), raw[2],
+                       (int(raw[3][0]), int(raw[3][1])) if raw[3] else None, bool(raw[4]))
+        timeline._replay(TimingPolicy(bot_counts_as_response=timeline.bots_answer))
+        return timeline
 
 
 def replay(entries: list[Entry], policy: TimingPolicy, initial_owner: str | None = None) -> tuple[

@@ -15,10 +15,10 @@ from detectors import RuleBook, load_ruleset, parse_ruleset
 from stream.engine.conversation import process_event
 from stream.engine.state import ConversationState
 from tests.functional.test_review_queue import T0, TestClient, stored, token
-from zhijian.appstore import AppStore
-from zhijian.contract import ChatEvent
-from zhijian.quality_store import AppealError
+from zhijian.core.contract import ChatEvent
 from zhijian.scoring import rubric_lookup
+from zhijian.store.app import AppStore
+from zhijian.store.quality import AppealError
 
 HOUR = datetime.timedelta(hours=1)
 
@@ -117,6 +117,7 @@ def test_a_response_time_item_is_appealable(store: AppStore) -> None:
     store.add_user("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
     app = FastAPI()
     auth = Auth(store, "admin-token")
+    app.state.auth = auth  # api.deps finds it there
     app.include_router(quality.router(store, rules, auth))
     app.include_router(review.router(store, rules, auth))
     client = TestClient(app)

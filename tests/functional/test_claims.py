@@ -11,10 +11,10 @@ from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.functional.test_scores_and_rollup import conversation
 from tests.unit.test_storage import alert
-from zhijian.appstore import AppStore
-from zhijian.claims import ClaimError
-from zhijian.rollup import run_rollup
-from zhijian.users import Principal
+from zhijian.reports.rollup import run_rollup
+from zhijian.store.app import AppStore
+from zhijian.store.claims import ClaimError
+from zhijian.store.users import Principal
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 T0 = 1_795_000_000_000

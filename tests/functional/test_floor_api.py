@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api import floor
 from api.auth import Auth
 from tests.unit.test_storage import alert
-from zhijian.appstore import AppStore
+from zhijian.store.app import AppStore
 
 ADMIN_TOKEN = "admin-token-for-the-floor-test"
 T0 = 1_795_000_000_000

@@ -12,10 +12,10 @@ import pytest
 
 from detectors import RuleBook, load_ruleset, parse_ruleset
 from tests.receivers import Receivers, card_text
-from zhijian.appstore import AppStore
+from zhijian.core.settings import Settings
 from zhijian.notify.service import Notifier
-from zhijian.settings import Settings
-from zhijian.users import Principal
+from zhijian.store.app import AppStore
+from zhijian.store.users import Principal
 
 SECRETS = {"webhook": "hook-secret"}
 

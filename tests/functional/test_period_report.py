@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.functional.test_scores_and_rollup import DAY, conversation, save
-from zhijian.appstore import AppStore
-from zhijian.period_report import period_of, previous, run_period_rollup
-from zhijian.rollup import EmptyDay
+from zhijian.reports.period import period_of, previous, run_period_rollup
+from zhijian.reports.rollup import EmptyDay
+from zhijian.store.app import AppStore
 
 WEEK = 7 * 86_400
 

@@ -16,10 +16,10 @@ from api.auth import Auth
 from detectors import RuleBook, load_ruleset, parse_ruleset
 from stream.engine.conversation import process_event
 from stream.engine.state import ConversationState
-from zhijian.appstore import AppStore
-from zhijian.contract import ChatEvent
-from zhijian.quality_store import save_samples
+from zhijian.core.contract import ChatEvent
 from zhijian.scoring import rubric_lookup
+from zhijian.store.app import AppStore
+from zhijian.store.quality import save_samples
 
 T0 = 1_795_000_000_000
 ADMIN = "admin-token-for-tests"
@@ -91,6 +91,7 @@ def client(store: AppStore) -> TestClient:
                               for c in ("rev-1", "rev-2")])
     app = FastAPI()
     auth = Auth(store, ADMIN)
+    app.state.auth = auth  # api.deps finds it there
     app.include_router(quality.router(store, book, auth))
     app.include_router(review.router(store, book, auth))
     test_client = TestClient(app)

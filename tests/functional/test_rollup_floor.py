@@ -19,9 +19,9 @@ from detectors.rubric import rubric_of
 from tests.functional.test_scores_and_rollup import DAY, conversation, rubric_for
 from tests.unit.test_response_times import T0
 from tests.unit.test_storage import alert
-from zhijian.appstore import AppStore
-from zhijian.quality_store import samples_for
-from zhijian.rollup import EmptyDay, cap_sample, floor_yesterday, run_rollup
+from zhijian.reports.rollup import EmptyDay, cap_sample, floor_yesterday, run_rollup
+from zhijian.store.app import AppStore
+from zhijian.store.quality import samples_for
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ import pytest
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from tests.unit.test_response_times import T0, Run, ev
-from zhijian.appstore import AppStore as QualityStore
-from zhijian.quality_store import AppealError, samples_for
-from zhijian.rollup import run_rollup
+from zhijian.reports.rollup import run_rollup
 from zhijian.scoring import finding_id
+from zhijian.store.app import AppStore as QualityStore
+from zhijian.store.quality import AppealError, samples_for
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 DAY = RUBRIC.day(T0)  # 2026-11-18 on the floor's clock (Asia/Shanghai)

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from api.auth import Auth
 from api.ingest import SourceResolver
-from zhijian.appstore import AppStore
 from zhijian.cli import main
-from zhijian.sources import SourceError, add_source, disable_source, ingest_sources, list_sources, source_for
+from zhijian.store.app import AppStore
+from zhijian.store.sources import SourceError, add_source, disable_source, ingest_sources, list_sources, source_for
 
 
 def test_tokens_are_hashed_resolved_and_revoked(store: AppStore) -> None:

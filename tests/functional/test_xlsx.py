@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 
 from tests.functional.test_scores_and_rollup import DAY, conversation, save
-from zhijian.appstore import AppStore
 from zhijian.cli import main
 from zhijian.reports.xlsx import alerts_sheet, number, workbook_bytes
+from zhijian.store.app import AppStore
 
 
 def test_rollup_xlsx_holds_the_rollups_rows(store: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

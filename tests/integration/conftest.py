@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import Proc, settings_for, stack_env, start_api, start_worker
-from zhijian.broker import EmbeddedBroker, ensure_topics, free_port
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import EmbeddedBroker, ensure_topics, free_port
 
 
 @pytest.fixture(scope="session")

@@ -10,14 +10,15 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zhijian.broker import free_port
-from zhijian.settings import Settings
+from zhijian.core.settings import Settings
+from zhijian.kafka.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -146,6 +147,14 @@ def send_json(method: str, url: str, token: str, body: Any) -> tuple[int, Any]:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+def ws_url(api_port: int, path: str, token: str, **query: str) -> str:
+    """A WebSocket URL signed in with a fresh one-time ticket (``POST /api/ws-ticket``)."""
+    status, body = post_json(f"http://127.0.0.1:{api_port}/api/ws-ticket", token, {})
+    assert status == 200, (status, body)
+    params = urllib.parse.urlencode({"ticket": body["ticket"], **query})
+    return f"ws://127.0.0.1:{api_port}{path}?{params}"
 
 
 def put_json(url: str, token: str, body: Any) -> tuple[int, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from stream.compat import verified_end_offsets
-from zhijian.broker import EmbeddedBroker, ensure_topics
+from zhijian.kafka.broker import EmbeddedBroker, ensure_topics
+from zhijian.kafka.offsets import verified_end_offsets
 
 pytestmark = pytest.mark.broker
 

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.engine.conversation import default_rulebook
 from tests.integration.conftest import Stack
-from tests.integration.harness import ROOT, chat_event, http_json, wait_for
+from tests.integration.harness import ROOT, chat_event, http_json, wait_for, ws_url
 from tests.unit.test_ingest_mapping import sync_msg_body
 
 pytestmark = pytest.mark.broker
@@ -89,7 +89,7 @@ def test_http_events_reach_the_wall_exactly_once(stack: Stack) -> None:
         return chat_event(mids[n], convs[n], "agent", "哦，这个不知道", agent=f"a{n}", team="team-a")
 
     async def scenario() -> list[dict[str, Any]]:
-        ws = f"ws://127.0.0.1:{stack.settings.api_port}/ws/alerts?token={stack.token}"
+        ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
         waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(seen) >= per_message * len(mids)))
         await asyncio.sleep(1.0)  # subscribed before the events are posted
 
@@ -156,7 +156,7 @@ def test_tokens_limits_and_a_mapped_platform_callback(stack: Stack) -> None:
             item["external_userid"] = f"wm-{run}"
 
     async def scenario() -> list[dict[str, Any]]:
-        ws = f"ws://127.0.0.1:{stack.settings.api_port}/ws/alerts?token={stack.token}"
+        ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
         waiter = asyncio.create_task(collect_alerts(ws, lambda seen: any(a["message_id"] == f"m2-{run}"
                                                                          for a in seen)))
         await asyncio.sleep(1.0)
@@ -187,7 +187,7 @@ def test_pre_send_check_answers_what_the_pipeline_raises(stack: Stack) -> None:
     assert expected >= 3 and checks[f"chk-{run}-2"]["verdict"] == "ok"
 
     async def scenario() -> list[dict[str, Any]]:
-        ws = f"ws://127.0.0.1:{stack.settings.api_port}/ws/alerts?token={stack.token}"
+        ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
         waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(
             [a for a in seen if a["message_id"] in sent]) >= expected))
         await asyncio.sleep(1.0)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.integration.harness import chat_event, http_json, produce_events, put_json, wait_for
-from zhijian.storage import Store
+from zhijian.store.base import Store
 
 pytestmark = pytest.mark.broker
 
@@ -21,7 +21,7 @@ def test_published_rules_reach_the_worker_live_and_findings_record_the_version(s
 
     bad = dict(current["document"], rules=[{"id": "x", "label": "not-a-label", "terms": ["a"]}])
     status, body = put_json(f"{stack.api_url}/api/rules", stack.token, bad)
-    assert status == 422 and "not-a-label" in body["detail"]
+    assert status == 422 and "not-a-label" in str(body["detail"])
 
     document = dict(current["document"])
     document["rules"] = [*document["rules"], {"id": "conflict.local", "label": "conflict", "terms": ["少啰嗦"],

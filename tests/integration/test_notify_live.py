@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from tests.integration.conftest import Stack
 from tests.integration.harness import Proc, chat_event, http_json, post_json, put_json, wait_for
 from tests.receivers import Receivers, card_text
-from zhijian.broker import free_port
+from zhijian.kafka.broker import free_port
 
 pytestmark = pytest.mark.broker
 SECRETS = {"dingtalk": "SECding-live", "feishu": "feishu-live", "webhook": "hook-live"}

@@ -15,12 +15,14 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from api import quality, review, session
 from api.auth import Auth
+from api.connections import Connections
+from api.login_guard import LoginGuard
 from tests.conftest import missing
 from tests.functional.test_review_queue import T0, book_with_human_item, stored
 from tests.integration.test_dashboard_browser import CHROMIUM, FLAGS
-from zhijian.appstore import AppStore
-from zhijian.quality_store import save_samples
 from zhijian.scoring import rubric_lookup
+from zhijian.store.app import AppStore
+from zhijian.store.quality import save_samples
 
 pytestmark = [pytest.mark.browser]
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
@@ -46,7 +48,10 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, AppStore]]:
     save_samples(store, day, [{"conversation_id": "rev-1", "agent_id": "a09", "reasons": ["random_1pct"]}])
     app = FastAPI()
     auth = Auth(store, "admin-token-for-browser")
-    app.include_router(session.router(store, auth))
+    app.state.auth = auth  # api.deps finds it there
+    connections = Connections(store.live_sessions)
+    app.state.connections = connections
+    app.include_router(session.router(store, auth, connections, LoginGuard()))
     app.include_router(quality.router(store, book, auth))
     app.include_router(review.router(store, book, auth))
     app.mount("/", StaticFiles(directory=DASHBOARD, html=True), name="dashboard")

@@ -25,7 +25,7 @@ from tests.integration.harness import (
     start_worker,
     wait_for,
 )
-from zhijian.broker import EmbeddedBroker
+from zhijian.kafka.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 

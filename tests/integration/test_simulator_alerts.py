@@ -8,8 +8,8 @@ import pytest
 
 from tests.integration.conftest import Stack
 from tests.integration.harness import wait_for
-from zhijian.appstore import AppStore
 from zhijian.simulator import run_simulator
+from zhijian.store.app import AppStore
 
 pytestmark = pytest.mark.broker
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.harness import ROOT, chat_event, http_json, produce_events, stack_env, wait_for
-from zhijian.broker import free_port
+from zhijian.kafka.broker import free_port
 
 pytestmark = pytest.mark.broker
 

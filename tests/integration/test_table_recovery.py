@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from tests.integration.conftest import prepare
 from tests.integration.harness import chat_event, http_json, start_worker, wait_for
-from zhijian.broker import EmbeddedBroker
+from zhijian.kafka.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.broker
 

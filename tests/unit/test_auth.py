@@ -9,7 +9,8 @@ from fastapi import HTTPException
 from starlette.requests import Request
 
 from api.auth import ADMIN, Auth, in_scope
-from zhijian.users import Principal, UserError, UserStore
+from zhijian.core.passwords import common_passwords, password_problem
+from zhijian.store.users import Principal, UnknownUser, UserError, UserStore, session_id
 
 
 def request(headers: dict[str, str] | None = None, query: str = "") -> Request:
@@ -26,14 +27,14 @@ def users(tmp_path: Path) -> UserStore:
     return store
 
 
-def test_the_admin_token_works_in_a_header_or_the_query(users: UserStore) -> None:
+def test_the_admin_token_works_in_the_header_only(users: UserStore) -> None:
     auth = Auth(users, "s3cret")
     assert auth.require(request({"Authorization": "Bearer s3cret"})) is ADMIN
-    assert auth.require(request(query="token=s3cret")) is ADMIN
 
 
 @pytest.mark.parametrize(("headers", "query"), [({}, ""), ({"Authorization": "Bearer nope"}, ""),
-                                                 ({"Authorization": "Basic s3cret"}, ""), ({}, "token=")])
+                                                 ({"Authorization": "Basic s3cret"}, ""), ({}, "token="),
+                                                 ({}, "token=s3cret")])
 def test_missing_or_wrong_tokens_get_401(users: UserStore, headers: dict[str, str], query: str) -> None:
     with pytest.raises(HTTPException) as info:
         Auth(users, "s3cret").require(request(headers, query))
@@ -45,14 +46,17 @@ def test_passwords_are_hashed_and_sessions_issue_tokens(users: UserStore) -> Non
     assert users.login("nobody", "lead-a-password") is None
     token, who = users.login("lead-a", "lead-a-password") or ("", None)
     assert who == Principal("lead-a", "floor_lead", "A", None, None)
+    assert who is not None and who.session == session_id(token)
     auth = Auth(users, "s3cret")
     assert auth.require(request({"Authorization": f"Bearer {token}"})).username == "lead-a"
     with users.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT password_hash FROM users WHERE username='lead-a'").scalar()
         assert stored.startswith("$argon2id$")
         assert conn.exec_driver_sql("SELECT token_sha256 FROM sessions").scalar() != token
-    users.logout(token)
+    assert users.live_sessions([session_id(token), "other"]) == {session_id(token)}
+    assert users.logout(token) == session_id(token)
     assert users.principal_for(token) is None
+    assert users.live_sessions([session_id(token)]) == set()
 
 
 def test_roles_have_permissions_and_scopes(users: UserStore) -> None:
@@ -73,7 +77,11 @@ def test_roles_have_permissions_and_scopes(users: UserStore) -> None:
 
 @pytest.mark.parametrize(("kwargs", "message"), [({"role": "boss"}, "unknown role"),
                                                  ({"role": "floor_lead"}, "needs --team"),
-                                                 ({"role": "qa", "password": "short"}, "8 characters")])
+                                                 ({"role": "qa", "password": "short"}, "10 characters"),
+                                                 ({"role": "qa", "password": "1234567890"}, "common passwords"),
+                                                 ({"role": "qa", "password": "Password123"}, "common passwords"),
+                                                 ({"role": "qa", "password": "Woaini1314"}, "common passwords"),
+                                                 ({"role": "qa", "password": "abababababab"}, "repeats")])
 def test_bad_users_are_refused(users: UserStore, kwargs: dict[str, str], message: str) -> None:
     password = kwargs.pop("password", "long-enough-password")
     with pytest.raises(UserError, match=message):
@@ -85,3 +93,30 @@ def test_bad_users_are_refused(users: UserStore, kwargs: dict[str, str], message
 def test_an_empty_admin_token_is_refused(users: UserStore) -> None:
     with pytest.raises(ValueError):
         Auth(users, "")
+
+
+def test_a_password_change_or_disabling_ends_every_session(users: UserStore) -> None:
+    first, _ = users.login("lead-a", "lead-a-password") or ("", None)
+    second, _ = users.login("lead-a", "lead-a-password") or ("", None)
+    users.set_password("lead-a", "another-long-secret")
+    assert users.principal_for(first) is None and users.principal_for(second) is None
+    assert users.login("lead-a", "lead-a-password") is None
+    token, _ = users.login("lead-a", "another-long-secret") or ("", None)
+    assert users.live_sessions([session_id(token)]) == {session_id(token)}
+    users.set_disabled("lead-a", True)
+    assert users.live_sessions([session_id(token)]) == set() and users.principal_for(token) is None
+    assert users.login("lead-a", "another-long-secret") is None
+    users.set_disabled("lead-a", False)
+    assert users.login("lead-a", "another-long-secret") is not None
+    with pytest.raises(UserError, match="common"):
+        users.set_password("lead-a", "qwerty123456")
+    with pytest.raises(UnknownUser):
+        users.set_disabled("nobody", True)
+
+
+def test_the_common_password_list_is_shipped_and_sizeable() -> None:
+    listed = common_passwords()
+    assert len(listed) >= 1000
+    assert {"123456789012", "password123", "qwertyuiop"} <= listed
+    assert password_problem("correct horse battery") is None
+    assert "user name" in str(password_problem("Lead-A-2024", "lead-a"))

@@ -1,6 +1,6 @@
 from aiokafka import TopicPartition
 
-from stream.compat import correct_end_offsets
+from zhijian.kafka.offsets import correct_end_offsets
 
 A, B, C = (TopicPartition("t", p) for p in range(3))
 

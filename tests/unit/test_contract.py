@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from zhijian.contract import InvalidEvent, parse_event
+from zhijian.core.contract import InvalidEvent, parse_event
 
 NOW_MS = 1_795_400_000_000
 

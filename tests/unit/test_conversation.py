@@ -5,7 +5,7 @@ from typing import Any
 from detectors.timing_policy import TimingPolicy, seconds_points
 from stream.engine.conversation import process_event
 from stream.engine.state import ConversationState
-from zhijian.contract import ChatEvent
+from zhijian.core.contract import ChatEvent
 
 T0 = 1_795_000_000_000
 

@@ -11,10 +11,10 @@ import pytest
 from aiokafka.errors import KafkaError
 
 from api.ingest import Ingest, IngestLimits, split_body
-from zhijian.contract import parse_event
-from zhijian.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
-from zhijian.settings import Settings
-from zhijian.sources import Source
+from zhijian.core.contract import parse_event
+from zhijian.core.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
+from zhijian.core.settings import Settings
+from zhijian.store.sources import Source
 
 WECOM = json.loads((Path(__file__).resolve().parents[2] / "docs" / "wecom-kf-mapping.json").read_text())
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.receivers import Receivers, card_text
-from zhijian.broker import free_port
+from zhijian.kafka.broker import free_port
 from zhijian.notify.channels import ChannelWorker, Push
 from zhijian.notify.config import NotifyConfigError, parse_notify
 

@@ -12,10 +12,9 @@ from detectors import RuleBook, load_ruleset, parse_ruleset
 from detectors.rubric import parse_rubric, rubric_of
 from stream.engine.conversation import process_event
 from stream.engine.state import ConversationState
-from zhijian import kpi
-from zhijian.appstore import AppStore
-from zhijian.contract import ChatEvent
-from zhijian.scoring import findings_of, rubric_lookup, score_summary
+from zhijian.core.contract import ChatEvent
+from zhijian.scoring import findings_of, kpi, rubric_lookup, score_summary
+from zhijian.store.app import AppStore
 
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
 NIGHT = int(datetime.datetime(2026, 11, 20, 23, 0, tzinfo=SHANGHAI).timestamp() * 1000)  # 23:00 on the floor

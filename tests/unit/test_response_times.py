@@ -13,7 +13,7 @@ from stream.engine.conversation import Outcome, process_event, process_tick
 from stream.engine.records import Tick, TranscriptLine
 from stream.engine.state import ConversationState
 from stream.engine.turns import Entry, replay
-from zhijian.contract import ChatEvent
+from zhijian.core.contract import ChatEvent
 
 T0 = 1_795_000_000_000
 

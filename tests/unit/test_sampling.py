@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zhijian.sampling import previous_months, sample_day
+from zhijian.scoring.sampling import previous_months, sample_day
 
 
 def row(conv: str, agent: str, opened: int, duration: float, labels: dict[str, int] | None = None) -> dict[str, Any]:

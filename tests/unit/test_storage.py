@@ -1,6 +1,6 @@
 from typing import Any
 
-from zhijian.storage import Store
+from zhijian.store.base import Store
 
 
 def alert(alert_id: str, ts_ms: int, **extra: Any) -> dict[str, Any]:

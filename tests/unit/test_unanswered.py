@@ -9,10 +9,9 @@ from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from stream.engine.conversation import process_event
 from stream.engine.state import ConversationState
-from zhijian import kpi
-from zhijian.appstore import AppStore
-from zhijian.contract import ChatEvent
-from zhijian.scoring import findings_of, score_summary
+from zhijian.core.contract import ChatEvent
+from zhijian.scoring import findings_of, kpi, score_summary
+from zhijian.store.app import AppStore
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 T0 = 1_795_000_000_000

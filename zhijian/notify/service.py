@@ -25,12 +25,12 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from detectors import RuleBook
-from stream.rules import follow, initial_ruleset
-from zhijian.appstore import AppStore
+from zhijian.core.settings import Settings
+from zhijian.kafka.rules import follow, initial_ruleset
 from zhijian.notify.cards import alert_card
 from zhijian.notify.channels import ChannelWorker, Push
 from zhijian.notify.config import EMPTY, NotifyConfig, NotifyConfigError, Step, parse_notify
-from zhijian.settings import Settings
+from zhijian.store.app import AppStore
 
 log = logging.getLogger(__name__)
 for _chatty in ("httpx", "httpcore"):  # they log request URLs, and webhook URLs carry credentials

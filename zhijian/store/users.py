@@ -15,14 +15,16 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, Column, String, Table, delete, select
+from sqlalchemy import Boolean, Column, String, Table, delete, select, update
 
-from zhijian.storage import Store, metadata
+from zhijian.core.passwords import password_problem
+from zhijian.store.base import Store, metadata
 
 ROLES = ("admin", "supervisor", "floor_lead", "qa", "agent")
 PERMISSIONS = {
@@ -58,6 +60,14 @@ class UserError(ValueError):
     """Bad input for a user (unknown role, a floor lead without a team, …)."""
 
 
+class UserExists(UserError):
+    """The user name is taken."""
+
+
+class UnknownUser(UserError):
+    """No such user."""
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     username: str
@@ -65,6 +75,8 @@ class Principal:
     team_id: str | None = None
     agent_id: str | None = None
     display_name: str | None = None
+    # the SHA-256 of the session token this principal signed in with (None: the operator's admin token)
+    session: str | None = field(default=None, compare=False)
 
     def can(self, permission: str) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -91,6 +103,11 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
 
 
+def session_id(token: str) -> str:
+    """What the database keeps of a session token (and what identifies its open sockets)."""
+    return _sha(token)
+
+
 def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -102,8 +119,9 @@ class UserStore(Store):
             raise UserError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         if role == "floor_lead" and not team_id:
             raise UserError("a floor lead needs --team")
-        if len(password) < 8:
-            raise UserError("the password needs at least 8 characters")
+        problem = password_problem(password, username)
+        if problem:
+            raise UserError(problem)
         if role == "agent":
             agent_id = agent_id or username
         row = {"username": username, "password_hash": _hasher.hash(password), "role": role, "team_id": team_id,
@@ -111,7 +129,7 @@ class UserStore(Store):
                "created_at": _now().isoformat(timespec="seconds")}
         with self.engine.begin() as conn:
             if conn.execute(select(users.c.username).where(users.c.username == username)).first():
-                raise UserError(f"user {username!r} exists")
+                raise UserExists(f"user {username!r} exists")
             conn.execute(users.insert().values(row))
         return Principal(username, role, team_id, agent_id, display_name)
 
@@ -136,7 +154,8 @@ class UserStore(Store):
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.expires_at < _now().isoformat(timespec="seconds")))
             conn.execute(sessions.insert().values(token_sha256=_sha(token), username=username, expires_at=expires))
-        return token, Principal(row["username"], row["role"], row["team_id"], row["agent_id"], row["display_name"])
+        return token, Principal(row["username"], row["role"], row["team_id"], row["agent_id"], row["display_name"],
+                                session=_sha(token))
 
     def principal_for(self, token: str) -> Principal | None:
         query = select(users, sessions.c.expires_at).join(sessions, sessions.c.username == users.c.username).where(
@@ -145,8 +164,42 @@ class UserStore(Store):
             row = conn.execute(query).mappings().first()
         if row is None or row["disabled"] or row["expires_at"] < _now().isoformat(timespec="seconds"):
             return None
-        return Principal(row["username"], row["role"], row["team_id"], row["agent_id"], row["display_name"])
+        return Principal(row["username"], row["role"], row["team_id"], row["agent_id"], row["display_name"],
+                         session=_sha(token))
 
-    def logout(self, token: str) -> None:
+    def live_sessions(self, session_ids: Iterable[str]) -> set[str]:
+        """Which of these sessions are still valid (not logged out, not expired, user not disabled)."""
+        wanted = sorted(set(session_ids))
+        alive: set[str] = set()
+        now = _now().isoformat(timespec="seconds")
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = select(sessions.c.token_sha256).join(users, sessions.c.username == users.c.username).where(
+                    sessions.c.token_sha256.in_(wanted[start:start + 500]), sessions.c.expires_at >= now,
+                    users.c.disabled.is_(False))
+                alive.update(conn.execute(query).scalars())
+        return alive
+
+    def logout(self, token: str) -> str:
+        """End the session of ``token``; returns its session id."""
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.token_sha256 == _sha(token)))
+        return _sha(token)
+
+    def set_password(self, username: str, password: str) -> None:
+        """A new password (checked by the policy); every session of the user ends."""
+        problem = password_problem(password, username)
+        if problem:
+            raise UserError(problem)
+        self._change(username, {"password_hash": _hasher.hash(password)})
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable (every session ends) or enable a user."""
+        self._change(username, {"disabled": disabled})
+
+    def _change(self, username: str, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(users).where(users.c.username == username).values(values)).rowcount
+            if not changed:
+                raise UnknownUser(f"no user {username!r}")
+            conn.execute(delete(sessions).where(sessions.c.username == username))

@@ -14,7 +14,7 @@ A mapping is a JSON object (kept on the source's record, or in the rule-set docu
         "text": {"path": "text.content"}}}
 
 Contract fields the mapping does not name are copied from the item under their own name. The
-result is validated by :func:`zhijian.contract.parse_event` like any other event.
+result is validated by :func:`zhijian.core.contract.parse_event` like any other event.
 
 The worked example, ``docs/wecom-kf-mapping.json``, maps WeCom 微信客服's ``sync_msg`` answer
 (``msg_list`` items with ``msgid``, ``open_kfid``, ``external_userid``, ``send_time`` in seconds,

@@ -16,7 +16,7 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from detectors import RuleBook, RuleSet, RuleSetError, load_ruleset, parse_ruleset
-from zhijian.storage import Store
+from zhijian.store.base import Store
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import Column, String, Table, Text, select
 
-from zhijian.quality_store import QualityStore, now_iso
-from zhijian.storage import alerts, metadata
-from zhijian.users import Principal
+from zhijian.store.base import alerts, metadata
+from zhijian.store.quality import QualityStore, now_iso
+from zhijian.store.users import Principal
 
 OUTCOMES = ("resolved", "false_positive")
 

@@ -102,6 +102,7 @@ class Settings:
     api_port: int = 8000
     worker_host: str = "127.0.0.1"
     worker_port: int = 6066
+    worker_urls_raw: str = ""  # ZHIJIAN_WORKER_URLS: comma-separated worker web URLs (several workers)
     admin_token: str = ""
     data_dir: Path = Path("var")
     max_text_chars: int = 10_000
@@ -124,6 +125,12 @@ class Settings:
     def worker_url(self) -> str:
         return f"http://{self.worker_host}:{self.worker_port}"
 
+    @property
+    def worker_urls(self) -> list[str]:
+        """Every worker's web URL the API may ask (ZHIJIAN_WORKER_URLS, else the one worker_url)."""
+        urls = [u.strip().rstrip("/") for u in self.worker_urls_raw.split(",") if u.strip()]
+        return urls or [self.worker_url]
+
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("ZHIJIAN_DATA_DIR", "var"))
@@ -138,6 +145,7 @@ class Settings:
             api_port=_env_int("ZHIJIAN_API_PORT", 8000),
             worker_host=_env("ZHIJIAN_WORKER_HOST", "127.0.0.1"),
             worker_port=_env_int("ZHIJIAN_WORKER_PORT", 6066),
+            worker_urls_raw=_env("ZHIJIAN_WORKER_URLS", ""),
             admin_token=_env("ZHIJIAN_ADMIN_TOKEN", ""),
             data_dir=data_dir,
             max_text_chars=_env_int("ZHIJIAN_MAX_TEXT_CHARS", 10_000),

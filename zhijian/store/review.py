@@ -23,10 +23,10 @@ from sqlalchemy.engine import Connection
 
 from detectors import load_ruleset
 from detectors.rubric import SCORED_LABELS, Rubric, rubric_of
-from zhijian.claims import ClaimStore
-from zhijian.quality_store import AppealError, RubricFor, appeals, findings, now_iso, samples, scores
 from zhijian.scoring import finding_id
-from zhijian.storage import metadata
+from zhijian.store.base import metadata
+from zhijian.store.claims import ClaimStore
+from zhijian.store.quality import AppealError, RubricFor, appeals, findings, now_iso, samples, scores
 
 reviews = Table(
     "reviews", metadata,
@@ -255,13 +255,15 @@ class ReviewStore(ClaimStore):
                 if review and review["signed_off_at"] else None,
                 "audit": self.audit_trail(conversation_id)}
 
-    def signed_off_for(self, agent_id: str) -> list[dict[str, Any]]:
-        """The reviews an agent may see: signed off, newest first."""
+    def signed_off_for(self, agent_id: str | None) -> list[dict[str, Any]]:
+        """Signed-off reviews, newest first: one agent's (what they may see), or everyone's (``None``)."""
+        query = select(reviews, scores.c.score, scores.c.fatal, scores.c.team_id).join(
+            scores, scores.c.conversation_id == reviews.c.conversation_id).where(
+            reviews.c.status == "signed_off").order_by(reviews.c.signed_off_at.desc()).limit(1000)
+        if agent_id is not None:
+            query = query.where(reviews.c.agent_id == agent_id)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(reviews, scores.c.score, scores.c.fatal, scores.c.team_id).join(
-                scores, scores.c.conversation_id == reviews.c.conversation_id).where(
-                reviews.c.agent_id == agent_id, reviews.c.status == "signed_off").order_by(
-                reviews.c.signed_off_at.desc())).mappings().all()
+            rows = conn.execute(query).mappings().all()
         return [{k: r[k] for k in ("conversation_id", "day", "agent_id", "team_id", "reviewer", "signed_off_at", "note",
                                    "score", "fatal")} for r in rows]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zhijian.review_store import ReviewStore
-from zhijian.users import UserStore
+from zhijian.store.review import ReviewStore
+from zhijian.store.users import UserStore
 
 
 class AppStore(ReviewStore, UserStore):

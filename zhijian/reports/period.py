@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zhijian import kpi
-from zhijian.claims import ClaimStore
-from zhijian.rollup import EmptyDay, _number, header
+from zhijian.reports.rollup import EmptyDay, _number, header
+from zhijian.scoring import kpi
+from zhijian.store.claims import ClaimStore
 
 PERIODS = ("week", "month")
 COLUMNS = ("conversations", "mean_score", "fatal", "first_response_mean_s", "avg_response_s", "inquiries",

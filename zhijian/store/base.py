@@ -53,8 +53,21 @@ alerts = Table(
     Column("payload", Text, nullable=False),
     # customer_waiting alerts change (warning → critical → cleared) under one alert_id
     Column("revision", Integer, nullable=False, server_default="0"),
+    # the change sequence: every insert and every revision update takes the next value (see save_alerts)
+    Column("seq", BigInteger, nullable=False, server_default="0"),
 )
 Index("ix_alerts_ts", alerts.c.ts_ms)
+Index("ix_alerts_seq", alerts.c.seq)
+
+# One row: the last alert change sequence number handed out. Writers take it first in their
+# transaction (a row lock on PostgreSQL, the write lock on SQLite), so sequence numbers become
+# visible in commit order: a reader that sees change N has every change below N.
+alert_sequence = Table(
+    "alert_sequence",
+    metadata,
+    Column("name", String(16), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
 
 # The latest snapshot of every conversation; once closed, its summary with the transcript.
 conversations = Table(
@@ -147,9 +160,16 @@ class Store:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
-        with self.engine.begin() as conn:  # databases made by 0.1.0 lack the revision column
-            if "revision" not in {c["name"] for c in inspect(conn).get_columns("alerts")}:
+        with self.engine.begin() as conn:  # databases made by 0.1.0 lack the revision and seq columns
+            columns = {c["name"] for c in inspect(conn).get_columns("alerts")}
+            if "revision" not in columns:
                 conn.execute(text("ALTER TABLE alerts ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
+            if "seq" not in columns:
+                conn.execute(text("ALTER TABLE alerts ADD COLUMN seq BIGINT NOT NULL DEFAULT 0"))
+                conn.execute(text("CREATE INDEX IF NOT EXISTS ix_alerts_seq ON alerts (seq)"))
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self.engine.begin() as conn:
+            conn.execute(insert(alert_sequence).values(name="alerts", value=0).on_conflict_do_nothing())
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -183,12 +203,51 @@ class Store:
         base = insert(alerts)
         statement = base.on_conflict_do_update(
             index_elements=["alert_id"],
-            set_={name: base.excluded[name] for name in ("severity", "fatal", "agent_id", "payload", "revision")},
+            set_={name: base.excluded[name] for name in ("severity", "fatal", "agent_id", "payload", "revision",
+                                                          "seq")},
             where=alerts.c.revision < base.excluded.revision,
         ).returning(alerts.c.alert_id)
+        take = alert_sequence.update().where(alert_sequence.c.name == "alerts").values(
+            value=alert_sequence.c.value + len(rows)).returning(alert_sequence.c.value)
         with self.engine.begin() as conn:
+            last = conn.execute(take).scalar()  # first: the lock orders writers by commit
+            if last is None:  # a database whose schema predates the sequence
+                conn.execute(insert(alert_sequence).values(name="alerts", value=0).on_conflict_do_nothing())
+                last = conn.execute(take).scalar_one()
+            first = int(last) - len(rows) + 1
+            for offset, row in enumerate(sorted(rows, key=lambda r: (r["ts_ms"], r["alert_id"]))):
+                row["seq"] = first + offset  # rows not written leave a gap, which is harmless
             written = conn.execute(statement, rows).all()
         return len(written)
+
+    def alert_changes(self, *, after: int, limit: int = 500, team_id: str | None = None,
+                      agent_id: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """Alert changes with a sequence number above ``after``, oldest first, as (seq, alert)."""
+        query = select(alerts.c.seq, alerts.c.payload).where(alerts.c.seq > after).order_by(alerts.c.seq)
+        if team_id is not None:
+            query = query.where(alerts.c.team_id == team_id)
+        if agent_id is not None:
+            query = query.where(alerts.c.agent_id == agent_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [(int(seq), json.loads(payload)) for seq, payload in rows]
+
+    def alert_change_heads(self, *, after: int, limit: int = 500, team_id: str | None = None,
+                           agent_id: str | None = None) -> list[tuple[int, str, int]]:
+        """Like ``alert_changes`` but only (seq, alert_id, revision): cheap enough for every heartbeat."""
+        query = select(alerts.c.seq, alerts.c.alert_id, alerts.c.revision).where(alerts.c.seq > after)
+        if team_id is not None:
+            query = query.where(alerts.c.team_id == team_id)
+        if agent_id is not None:
+            query = query.where(alerts.c.agent_id == agent_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(alerts.c.seq).limit(limit)).all()
+        return [(int(seq), str(alert_id), int(revision)) for seq, alert_id, revision in rows]
+
+    def last_alert_change(self) -> int:
+        """The highest alert change sequence number stored (0 for none)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.max(alerts.c.seq))).scalar() or 0)
 
     def save_conversations(self, snapshots: Iterable[dict[str, Any]]) -> int:
         """Upsert conversation snapshots; a stored row is replaced only by a higher version."""

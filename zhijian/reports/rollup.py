@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from detectors.rubric import Rubric
-from zhijian import kpi
-from zhijian.claims import ClaimStore
-from zhijian.quality_store import samples_for, save_samples
-from zhijian.review_store import ReviewStore
-from zhijian.sampling import full_marks_agents, sample_day
-from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS
+from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS, kpi
+from zhijian.scoring.sampling import full_marks_agents, sample_day
+from zhijian.store.claims import ClaimStore
+from zhijian.store.quality import samples_for, save_samples
+from zhijian.store.review import ReviewStore
 
 LABEL_COLUMNS = (*AGENT_LABELS, *CONVERSATION_LABELS)
 KPI_COLUMNS = ("conversations", "messages", "first_response_mean_s", "first_response_p90_s", "avg_response_s",

@@ -3,7 +3,7 @@
 Each source (a chat platform's callback, a relay script) has its own token; only the token's
 SHA-256 is stored, like login sessions, so a database leak does not leak tokens. A source token can
 only ingest: it is not a session and opens no other route. A source may carry a field mapping
-(:mod:`zhijian.ingest_mapping`) that turns the platform's callback body into contract events.
+(:mod:`zhijian.core.ingest_mapping`) that turns the platform's callback body into contract events.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, String, Table, Text, select, update
 
-from zhijian.storage import Store, metadata
+from zhijian.store.base import Store, metadata
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from detectors.rubric import Rubric
 from zhijian.scoring import AGENT_LABELS, active_labels, finding_id, findings_of, score_summary
-from zhijian.storage import Store, messages, metadata
+from zhijian.store.base import Store, messages, metadata
 
 scores = Table(
     "conversation_scores", metadata,
@@ -229,7 +229,7 @@ class QualityStore(Store):
     def _review_inputs(self, conn: Connection, conversation_id: str) -> tuple[
             Counter[str], dict[str, float], frozenset[str]]:
         """Findings a reviewer added, the human items' points, and items restored by an accepted appeal
-        (``zhijian.review_store`` fills them in)."""
+        (``zhijian.store.review`` fills them in)."""
         return Counter(), {}, frozenset()
 
     def rescore(self, conn: Connection, conversation_id: str, rubric_for: RubricFor) -> dict[str, Any] | None:
@@ -296,7 +296,7 @@ class QualityStore(Store):
 
     def _appeal_terms(self, conn: Connection, finding: dict[str, Any], appeal: dict[str, Any], evidence: str,
                       rubric_for: RubricFor | None, now: datetime.datetime) -> dict[str, Any]:
-        """The appeal's window check, deadline and evidence (``zhijian.review_store``); raises AppealError."""
+        """The appeal's window check, deadline and evidence (``zhijian.store.review``); raises AppealError."""
         return {}
 
     def decide_appeal(self, appeal_id: str, *, accept: bool, reviewer: str, note: str,
@@ -362,14 +362,14 @@ class QualityStore(Store):
 
     def alert_times(self, start_ms: int, end_ms: int) -> list[tuple[str, int]]:
         """(rule, ts_ms) of every alert in [start_ms, end_ms)."""
-        from zhijian.storage import alerts
+        from zhijian.store.base import alerts
 
         with self.engine.connect() as conn:
             return [(r, int(t)) for r, t in conn.execute(select(alerts.c.rule, alerts.c.ts_ms).where(
                 alerts.c.ts_ms >= start_ms, alerts.c.ts_ms < end_ms))]
 
     def waiting_alert_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
-        from zhijian.storage import alerts
+        from zhijian.store.base import alerts
 
         counts: dict[str, int] = {}
         with self.engine.connect() as conn:

@@ -1,0 +1,1 @@
+"""The floor everything stands on: settings, the event contract, the alert record."""

@@ -1,0 +1,2 @@
+"""Kafka plumbing shared by every process (aiokafka only, no Faust): the embedded broker, topics, end
+offsets, the rule-set topic."""

@@ -1,0 +1,1 @@
+"""The durable record in SQL: tables, idempotent writes, the claim and appeal steps."""
