@@ -5,6 +5,12 @@ automaton, so a message is scanned once whatever the number of rules. Regular-ex
 rules run only when their cheap screen (``requires`` / ``requires_pattern``) passes. No rule
 of the seed needs word segmentation: exception words settle word boundaries (感恩 for 恩,
 迷你 for 你) at a fraction of jieba's cost.
+
+A term may hold a slot ({你}有病: 你有病 and 您有病) or a gap (自己去…看: up to ``gap_chars``
+characters of the same clause between the parts; the first part screens the regular
+expression). ``sound_terms`` are also matched in the sound view (detectors/sound.py), a second
+automaton over homophones and pinyin. Rules with ``quoted_ok`` ignore hits inside quotation
+marks and 《》 (an agent quoting the customer or a title).
 """
 
 from __future__ import annotations
@@ -13,17 +19,39 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import ahocorasick
 
 from detectors.findings import Finding
+from detectors.model import MODEL_PATH, LabelModel, Opinion, load_model, ngrams
 from detectors.normalise import Normalised, Normaliser
-from detectors.ruleset import SENDERS, Rule, RuleSet
+from detectors.ruleset import GAP, SENDERS, ModelLabel, Rule, RuleSet, expand_slots, parse_model
+from detectors.sound import sound_of, sound_view
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
 Span = tuple[int, int]
 TERM, EXCEPTION, TRIGGER = 0, 1, 2  # what an automaton word means for its rule
+_CLAUSE_END = "。!?;\n"  # a gap never runs across these (after normalisation ！？； read as !?;)
+_QUOTED = re.compile(r'“[^“”]{1,60}”|"[^"]{1,60}"|「[^「」]{1,60}」|『[^『』]{1,60}』|《[^《》]{1,60}》|‘[^‘’]{1,60}’'
+                     r"|〈[^〈〉]{1,60}〉|【[^【】]{1,60}】")
+_QUOTE_OPENERS = re.compile(r'[“"「『《‘〈【]')
+
+
+def _quoted_spans(text: str) -> list[Span]:
+    """Quotations and titles in ``text``; a quotation that is the whole message is the writer's own words."""
+    if not _QUOTE_OPENERS.search(text):
+        return []
+    stripped = text.strip(" .!?~,。")
+    return [m.span() for m in _QUOTED.finditer(text) if m.group().startswith("《") or m.group() != stripped]
+
+
+def gap_pattern(term: str, gap: int, normalise: Normaliser) -> tuple[str, str]:
+    """(first part, regular expression) for a term with gaps: 自己去…看 → 自己去[^。!?;\n]{0,6}看."""
+    parts = [normalise(part).text for part in term.split(GAP)]
+    between = f"[^{re.escape(_CLAUSE_END)}]{{0,{gap}}}?"
+    return parts[0], between.join(re.escape(part) for part in parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,16 +68,27 @@ class _SenderRules:
 
     def __init__(self, rules: list[tuple[int, Rule]], normalise: Normaliser) -> None:
         words: dict[str, list[tuple[int, int]]] = {}
+        gapped: dict[int, list[str]] = {}
         for index, rule in rules:
             for kind, listed in ((TERM, rule.terms), (EXCEPTION, rule.exceptions), (TRIGGER, rule.requires)):
-                for word in listed:
-                    words.setdefault(normalise(word).text, []).append((index, kind))
-        self.automaton: ahocorasick.Automaton | None = None
-        if words:
-            self.automaton = ahocorasick.Automaton()
-            for word, entries in words.items():
-                self.automaton.add_word(word, (len(word), tuple(entries)))
-            self.automaton.make_automaton()
+                for term in listed:
+                    for word in expand_slots(term):
+                        if kind == TERM and GAP in word:
+                            first, pattern = gap_pattern(word, rule.gap_chars, normalise)
+                            gapped.setdefault(index, []).append(pattern)
+                            words.setdefault(first, []).append((index, TRIGGER))
+                        else:
+                            words.setdefault(normalise(word).text, []).append((index, kind))
+        self.automaton = _automaton(words)
+        sounds: dict[str, list[tuple[int, int]]] = {}
+        for index, rule in rules:
+            for term in rule.sound_terms:
+                for word in expand_slots(term):
+                    sound = sound_of(normalise(word).text)
+                    if sound is not None:
+                        sounds.setdefault(sound, []).append((index, TERM))
+        self.sound_automaton = _automaton(sounds)
+        self.quoted_ok = frozenset(index for index, rule in rules if rule.quoted_ok)
         screens = sorted({rule.requires_pattern for _, rule in rules if rule.patterns and rule.requires_pattern})
         self.screens = tuple(re.compile(screen) for screen in screens)  # each runs at most once per message
         self.regex_rules = tuple(
@@ -62,7 +101,21 @@ class _SenderRules:
             )
             for index, rule in rules
             if rule.patterns
+        ) + tuple(
+            _RegexRule(index=index, patterns=tuple(re.compile(p) for p in patterns), gated=True, screen=-1,
+                       validator=None)
+            for index, patterns in gapped.items()
         )
+
+
+def _automaton(words: dict[str, list[tuple[int, int]]]) -> ahocorasick.Automaton | None:
+    if not words:
+        return None
+    automaton = ahocorasick.Automaton()
+    for word, entries in words.items():
+        automaton.add_word(word, (len(word), tuple(entries)))
+    automaton.make_automaton()
+    return automaton
 
 
 def _merge(spans: list[Span]) -> list[Span]:
@@ -79,9 +132,15 @@ def _merge(spans: list[Span]) -> list[Span]:
 
 
 class Detector:
-    """A rule set compiled for matching. Immutable and safe to share between tasks."""
+    """A rule set compiled for matching. Immutable and safe to share between tasks.
 
-    def __init__(self, ruleset: RuleSet) -> None:
+    With ``[model]`` settings in the rule set and a weights file, the learned second opinion
+    runs after the rules for the labels it knows, on messages where the rules found nothing of
+    that label: from the ``alert`` threshold its finding counts and alerts like a rule's; from
+    ``review`` it is returned only when asked for (``review=True``), marked ``review_only``.
+    """
+
+    def __init__(self, ruleset: RuleSet, model_path: Path = MODEL_PATH) -> None:
         self.ruleset = ruleset
         self.version = ruleset.version
         self.normalise = Normaliser(ruleset.variants)
@@ -94,13 +153,59 @@ class Detector:
         self._context = tuple(
             tuple(self.normalise(word).text for word in rule.context_exceptions) for rule in self.rules
         )
+        settings = parse_model(ruleset.model) if ruleset.model else {}
+        model = load_model(model_path) if any(s.enabled for s in settings.values()) else None
+        self.model_orders = model.orders if model is not None else ()
+        self._models: dict[str, tuple[tuple[LabelModel, ModelLabel], ...]] = {
+            sender: tuple((m, settings[m.label]) for m in (model.for_sender(sender) if model else ())
+                          if m.label in settings and settings[m.label].enabled)
+            for sender in SENDERS
+        }
 
-    def detect(self, text: str, sender: str) -> list[Finding]:
-        """Findings for one message from ``sender`` ("agent" or "customer"), in text order."""
+    def detect(self, text: str, sender: str, *, review: bool = False) -> list[Finding]:
+        """Findings for one message from ``sender`` ("agent" or "customer"), in text order.
+
+        ``review``: also return the model's review-only findings (for the QA review queue).
+        """
         compiled = self._by_sender.get(sender)
         if compiled is None or not text:
             return []
         norm = self.normalise(text)
+        findings = self._rule_findings(text, norm, compiled)
+        models = self._models[sender]
+        if models:
+            found = {f.label for f in findings}
+            grams: set[str] | None = None
+            for model, setting in models:
+                if model.label in found:
+                    continue  # the rules already said so: one finding, not two
+                if grams is None:
+                    grams = ngrams(norm.text, self.model_orders)
+                probability = model.probability(grams)
+                if probability >= setting.alert or (review and probability >= setting.review):
+                    opinion = model.score(grams)
+                    review_only = opinion.score < setting.alert
+                    findings.append(Finding(
+                        label=model.label, rule_id=f"model.{model.label}", start=0, end=len(text), matched=text,
+                        severity=setting.severity, fatal=False, alert=not review_only, ruleset=self.version,
+                        source="model", score=round(opinion.score, 4), evidence=opinion.evidence,
+                        review_only=review_only,
+                    ))
+        return findings
+
+    def opinions(self, text: str, sender: str) -> list[Opinion]:
+        """The model's scores for every enabled label of ``sender``, whatever the rules say (for evaluation)."""
+        models = self._models.get(sender, ())
+        if not models or not text:
+            return []
+        grams = ngrams(self.normalise(text).text, self.model_orders)
+        return [model.score(grams) for model, _ in models]
+
+    def model_setting(self, label: str) -> ModelLabel | None:
+        return next((setting for models in self._models.values() for model, setting in models
+                     if model.label == label), None)
+
+    def _rule_findings(self, text: str, norm: Normalised, compiled: _SenderRules) -> list[Finding]:
         hits: dict[int, list[Span]] = {}
         excepted: dict[int, list[Span]] = {}
         triggered: set[int] = set()
@@ -114,6 +219,12 @@ class Detector:
                         excepted.setdefault(index, []).append(span)
                     else:
                         triggered.add(index)
+        if compiled.sound_automaton is not None:
+            view = sound_view(norm.text)
+            for end, (length, entries) in compiled.sound_automaton.iter(view.text):
+                span = view.span(end - length + 1, end + 1)
+                for index, _ in entries:
+                    hits.setdefault(index, []).append(span)
         screened: list[bool | None] = [None] * len(compiled.screens)
         for regex_rule in compiled.regex_rules:
             if regex_rule.gated and regex_rule.index not in triggered:
@@ -130,13 +241,24 @@ class Detector:
                         hits.setdefault(regex_rule.index, []).append(match.span())
         if not hits:
             return []
+        quoted: list[Span] | None = None
         findings: list[Finding] = []
         for index, spans in hits.items():
+            if index in compiled.quoted_ok:
+                if quoted is None:
+                    quoted = _quoted_spans(norm.text)
+                spans = [(a, b) for a, b in spans if not any(lo < a and b < hi for lo, hi in quoted)]
             kept = self._keep(index, spans, excepted.get(index, ()), norm)
             if kept:
                 findings.extend(self._finding(self.rules[index], span, norm, text) for span in _merge(kept))
-        findings.sort(key=lambda f: (f.start, f.end, f.rule_id))
-        return findings
+        findings.sort(key=lambda f: (f.start, -f.end, f.rule_id))
+        # two rules of one label on overlapping text are one finding (it counts once toward the score)
+        unique: list[Finding] = []
+        for finding in findings:
+            if not any(k.label == finding.label and k.start < finding.end and finding.start < k.end for k in unique):
+                unique.append(finding)
+        unique.sort(key=lambda f: (f.start, f.end, f.rule_id))
+        return unique
 
     def _keep(self, index: int, spans: list[Span], excepted: tuple[Span, ...] | list[Span],
               norm: Normalised) -> list[Span]:
@@ -188,5 +310,7 @@ class RuleBook:
                 self._detectors[key] = detector
         return detector
 
-    def detect(self, text: str, sender: str, shop_id: str | None = None) -> list[Finding]:
-        return self.detector(shop_id).detect(text, sender)
+    def detect(self, text: str, sender: str, shop_id: str | None = None, *, review: bool = False) -> list[Finding]:
+        """Findings that count (rules, and the model above its alert threshold); with ``review``,
+        also the model's review-only findings for the QA queue."""
+        return self.detector(shop_id).detect(text, sender, review=review)

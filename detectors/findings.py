@@ -13,7 +13,11 @@ class Finding:
     """One rule hit. ``start``/``end`` are offsets into the original text (end exclusive).
 
     ``alert`` says whether the rule raises a live alert or only counts toward the score;
-    ``ruleset`` is the version of the rule set the finding was made with.
+    ``ruleset`` is the version of the rule set the finding was made with. ``source`` is "rule"
+    or "model" (the learned second opinion, detectors/model.py); a model finding carries its
+    ``score`` (probability) and ``evidence`` (the n-grams that weighed most) and spans the whole
+    message. ``review_only``: a model finding between the review and alert thresholds, for the QA
+    review queue only: it neither raises an alert nor counts toward the score.
     """
 
     label: str
@@ -25,6 +29,10 @@ class Finding:
     fatal: bool
     alert: bool = True
     ruleset: str = ""
+    source: str = "rule"
+    score: float | None = None
+    evidence: tuple[str, ...] = ()
+    review_only: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

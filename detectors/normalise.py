@@ -5,10 +5,12 @@ characters (妳有病嗎), characters spread apart (你 有 病, 你*有*病) an
 matched on a normalised copy of the text; every normalised character remembers the span of
 original text it came from, so findings still highlight the original.
 
-Steps: NFKC (full/half width), lower case, traditional → simplified (OpenCC's t2s table, one
-character at a time) plus the rule set's own variant map (妳 → 你), dropping whitespace and
-decoration symbols that stand between two CJK characters, and collapsing a run of the same
-CJK character into one. Patterns go through the same function, so 谢谢 in a rule still matches
+Steps: NFKC (full/half width, so 「差评！」 reads as 差评!), lower case, Latin look-alikes from
+other scripts folded (Cyrillic а/е/о/с, Greek ο/ν …), traditional → simplified (OpenCC's t2s
+table, one character at a time) plus the rule set's own variant map (妳 → 你), dropping
+whitespace and decoration symbols that stand between two CJK characters, joining single CJK
+characters written apart with ASCII punctuation (你.有.病, 傻~逼, 你,有,病), and collapsing a run
+of the same CJK character into one. Patterns go through the same function, so 谢谢 in a rule still matches
 谢谢 in a message. Most messages need none of this: they take a fast path with no
 per-character work.
 """
@@ -45,8 +47,22 @@ def _opencc_t2s() -> dict[int, str]:
     return {ord(src): dst for src, dst in zip(chars, converted, strict=True) if src != dst and len(dst) == 1}
 
 
+# Letters of other scripts that look like Latin ones (sb written with a Cyrillic ѕ): folded to Latin.
+LOOKALIKES = {
+    "а": "a", "в": "b", "е": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y",
+    "х": "x", "ѕ": "s", "і": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ь": "b", "α": "a", "β": "b", "ε": "e",
+    "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u", "χ": "x",
+}
+# Full-width punctuation folds the way NFKC folds it (！ → !), so a rule written with one form matches both.
+# The ideographic full stop and enumeration comma (。、) have no ASCII form and stay.
+FULLWIDTH_PUNCTUATION = {chr(code): chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F)
+                         if not chr(code - 0xFEE0).isalnum()}
+
+
 def translation_table(variants: Mapping[str, str]) -> dict[int, str]:
     table = dict(_opencc_t2s())
+    table.update({ord(src): dst for src, dst in FULLWIDTH_PUNCTUATION.items()})
+    table.update({ord(src): dst for src, dst in LOOKALIKES.items()})
     table.update({ord(src): dst for src, dst in variants.items()})
     return table
 
@@ -103,16 +119,27 @@ class Normaliser:
         self._nfkc_changes = re.compile(f"[{_nfkc_lower_changes()}\u200b-\u200f\u2060\ufeff\u00ad]")
         self._traditional = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(self._table)) + "]")
         self._repeat = re.compile(r"([\u4e00-\u9fff])\1")
-        self._filler_after_cjk = re.compile(rf"[\u4e00-\u9fff]{_FILLER}")
         self._invisible = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
         # Fillers between two CJK characters, one of which stands alone (你 有 病), so two clauses
         # the writer separated with a space (稍等哈  给您查) stay apart.
+        # ASCII punctuation (. ~ , - _ *) joins only two characters that both stand alone (你.有.病,
+        # 傻~逼), so 好的,您稍等 stays as written; . * _ · inside a word always join (投.诉).
         self._filler_run = re.compile(
             rf"(?<![\u4e00-\u9fff][\u4e00-\u9fff])(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff])"
             rf"|(?<=[\u4e00-\u9fff]){_FILLER}+(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
+            rf"|(?<![\u4e00-\u9fff][\u4e00-\u9fff])(?<=[\u4e00-\u9fff])(?:{_FILLER}|[.,~\-*])+"
+            rf"(?=[\u4e00-\u9fff](?![\u4e00-\u9fff]))"
+            # a dot or asterisk inside a word never separates clauses in Chinese (投.诉, 骗*子)
+            rf"|(?<=[\u4e00-\u9fff])[.*_·]{{1,3}}(?=[\u4e00-\u9fff])"
         )
+        self._joinable_after_cjk = re.compile(rf"[\u4e00-\u9fff](?:{_FILLER}|[.,~])")
         self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
         self._cache: tuple[str | None, Normalised] = (None, Normalised(""))
+
+    def _fold(self, text: str) -> str:
+        """NFKC and lower case for the characters they turn into other letters or digits, one at a time,
+        so the fast path and the offset map (``_slow``) always agree (… stays …, not ...)."""
+        return self._nfkc_changes.sub(lambda m: unicodedata.normalize("NFKC", m.group()).lower(), text)
 
     def __call__(self, text: str) -> Normalised:
         # the same message is normalised by the detectors and then by the conversation checks: remember the last
@@ -127,13 +154,15 @@ class Normaliser:
     def _normalise(self, text: str) -> Normalised:
         quick = text
         if self._nfkc_changes.search(text):
-            quick = unicodedata.normalize("NFKC", text).lower()
+            quick = self._fold(text)
             if len(quick) != len(text) or self._invisible.search(quick):
                 return self._slow(text)
         if self._traditional.search(quick):
             quick = quick.translate(self._table)
+            if len(quick) != len(text):  # a variant that maps one character to several
+                return self._slow(text)
         out = quick
-        if self._filler_after_cjk.search(out):
+        if self._joinable_after_cjk.search(out):
             out = self._filler_run.sub("", out)
         if self._repeat.search(out):
             out = self._repeat_run.sub(r"\1", out)
@@ -153,7 +182,7 @@ class Normaliser:
 
     def _per_character(self, text: str) -> tuple[str, list[int], list[int]]:
         """NFKC, lower, simplify and drop invisible characters, remembering each one's origin."""
-        quick = unicodedata.normalize("NFKC", text).lower().translate(self._table)
+        quick = self._fold(text).translate(self._table)
         if len(quick) == len(text):
             starts = list(range(len(text)))
             ends = list(range(1, len(text) + 1))
@@ -162,7 +191,7 @@ class Normaliser:
         chars: list[str] = []
         starts = []
         for index, original in enumerate(text):
-            for char in unicodedata.normalize("NFKC", original).lower().translate(self._table):
+            for char in self._fold(original).translate(self._table):
                 if unicodedata.category(char) not in _INVISIBLE_CATEGORIES:
                     chars.append(char)
                     starts.append(index)

@@ -1,9 +1,18 @@
-"""The rule set as data: loading, validation, per-shop overrides, versions.
+"""The rule set as data: loading, validation, shop profiles, per-shop overrides, versions.
 
 A rule set is one document (TOML on disk, JSON on the wire and in the database). The seed
-defaults live in ``detectors/rulesets/seed.toml``. Shops override it under ``shops``:
+defaults live in ``detectors/rulesets/seed.toml``. Named presets live under ``profiles`` and
+shops under ``shops``; both use the same override shape:
+
+    default_profile = "tmall"         # shops without a profile of their own
+
+    [profiles.jd]                     # a preset: any override fields
+    [[profiles.jd.rules]]
+    id = "banned_word.modal_particle"
+    remove_terms = ["哦", "嗯"]
 
     [shops."shop-7"]
+    profile = "jd"                    # the preset first, then the shop's own overrides on top
     disable = ["impolite_address.ni"]
     [[shops."shop-7".rules]]          # an existing id: change fields, add or remove terms
     id = "banned_word.modal_particle"
@@ -12,6 +21,9 @@ defaults live in ``detectors/rulesets/seed.toml``. Shops override it under ``sho
     id = "forbidden_phrase.shop7"
     label = "forbidden_phrase"
     terms = ["自己看详情页"]
+
+Override fields: ``disable``, ``rules``, ``conversation``, ``timing``, ``rubric`` (top-level keys
+replaced) and ``model`` (merged per label).
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from typing import Any
 
 from detectors.findings import SEVERITIES
 from detectors.rubric import parse_rubric
+from detectors.sound import sound_of
 from detectors.timing_policy import parse_timing
 from detectors.validators import VALIDATORS
 
@@ -61,6 +74,9 @@ class Rule:
     validator: str | None = None
     context_exceptions: tuple[str, ...] = ()
     context_chars: int = 8
+    sound_terms: tuple[str, ...] = ()  # also matched by sound: homophones and pinyin (detectors/sound.py)
+    gap_chars: int = 6  # a term written 自己去…看 allows up to this many characters (within a clause) at …
+    quoted_ok: bool = False  # a hit inside quotation marks or 《》 is a quote, not a violation
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,10 @@ class RuleSet:
     shops: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     timing: Mapping[str, Any] = field(default_factory=dict)  # response-time policy (stream.timing reads it)
     rubric: Mapping[str, Any] = field(default_factory=dict)  # the scorecard (zhijian.scoring reads it)
+    model: Mapping[str, Any] = field(default_factory=dict)  # the learned second opinion: labels and thresholds
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    default_profile: str = ""
+    profile: str = ""  # the profile this (per-shop) rule set was built with; "" for none
     document: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -105,12 +125,31 @@ class RuleSet:
                 return rule
         return None
 
+    def profile_of(self, shop_id: str | None) -> str:
+        """The profile a shop uses: its own ``profile``, else ``default_profile`` ("" for none)."""
+        override = self.shops.get(shop_id or "") or {}
+        return str(override.get("profile") or self.default_profile)
+
     def for_shop(self, shop_id: str | None) -> RuleSet:
-        """This rule set with the shop's overrides applied (itself if the shop has none)."""
-        override = self.shops.get(shop_id or "")
-        if not override:
+        """This rule set with the shop's profile and then its own overrides applied."""
+        override = self.shops.get(shop_id or "") or {}
+        name = self.profile_of(shop_id)
+        own = {key: value for key, value in override.items() if key != "profile"}
+        if not name and not own:
             return self
-        return _apply_override(self, str(shop_id), override)
+        result = self
+        if name:
+            result = _apply_override(result, f"profiles.{name}", self.profiles[name])
+        if own:
+            result = _apply_override(result, f"shops.{shop_id}", own)
+        return replace(result, profile=name, profiles={}, default_profile="")
+
+    def for_profile(self, name: str) -> RuleSet:
+        """This rule set under one profile, as a shop with that profile and no overrides sees it."""
+        if name not in self.profiles:
+            raise RuleSetError(f"no profile {name!r} (known: {', '.join(self.profiles) or 'none'})")
+        return replace(_apply_override(self, f"profiles.{name}", self.profiles[name]), profile=name, profiles={},
+                       default_profile="")
 
     def to_json(self) -> bytes:
         return json.dumps(self.document, ensure_ascii=False, sort_keys=True).encode()
@@ -132,7 +171,19 @@ def _check_regex(pattern: str, where: str) -> None:
 
 
 _RULE_FIELDS = {f for f in Rule.__dataclass_fields__}
-_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions"}
+_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions", "sound_terms"}
+SLOTS = {"{你}": ("你", "您")}  # a term written {你}有病 stands for 你有病 and 您有病
+GAP = "…"
+
+
+def expand_slots(word: str) -> list[str]:
+    """The words a term with slots stands for (itself if it has none)."""
+    words = [word]
+    for slot, fillers in SLOTS.items():
+        words = [w.replace(slot, filler, 1) for w in words for filler in fillers] if slot in word else words
+        while any(slot in w for w in words):
+            words = [w.replace(slot, filler, 1) for w in words for filler in fillers]
+    return words
 
 
 def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
@@ -154,8 +205,16 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
         raise RuleSetError(f"{where}: severity must be one of {SEVERITIES}")
     if rule.validator is not None and rule.validator not in VALIDATORS:
         raise RuleSetError(f"{where}: unknown validator {rule.validator!r} (known: {', '.join(VALIDATORS)})")
-    if not (rule.terms or rule.patterns):
-        raise RuleSetError(f"{where}: a rule needs terms or patterns")
+    if not (rule.terms or rule.patterns or rule.sound_terms):
+        raise RuleSetError(f"{where}: a rule needs terms, sound_terms or patterns")
+    if not isinstance(rule.gap_chars, int) or not 0 < rule.gap_chars <= 20:
+        raise RuleSetError(f"{where}: gap_chars must be an integer from 1 to 20")
+    for term in rule.terms:
+        if GAP in term and (term.startswith(GAP) or term.endswith(GAP) or GAP * 2 in term):
+            raise RuleSetError(f"{where}: {term!r}: … stands between two parts of a phrase")
+    for term in rule.sound_terms:
+        if any(sound_of(word) is None for word in expand_slots(term)):
+            raise RuleSetError(f"{where}.sound_terms: {term!r} is not two or more Chinese syllables")
     if not isinstance(rule.throttle_s, int | float) or rule.throttle_s < 0:
         raise RuleSetError(f"{where}: throttle_s must be a number ≥ 0")
     for pattern in (*rule.patterns, *([rule.requires_pattern] if rule.requires_pattern else [])):
@@ -216,8 +275,25 @@ def parse_ruleset(document: Mapping[str, Any]) -> RuleSet:
     if not all(isinstance(k, str) and isinstance(v, str) and len(k) == 1 for k, v in variants.items()):
         raise RuleSetError("normalise.variants: map single characters to strings")
     shops = document.get("shops") or {}
-    if not isinstance(shops, Mapping):
-        raise RuleSetError("shops: expected a table keyed by shop_id")
+    if not isinstance(shops, Mapping) or not all(isinstance(v, Mapping) for v in shops.values()):
+        raise RuleSetError("shops: expected a table of tables keyed by shop_id")
+    profiles = document.get("profiles") or {}
+    if not isinstance(profiles, Mapping) or not all(isinstance(v, Mapping) for v in profiles.values()):
+        raise RuleSetError("profiles: expected a table of tables keyed by profile name")
+    for name, preset in profiles.items():
+        if "profile" in preset:
+            raise RuleSetError(f"profiles.{name}: a profile cannot name another profile")
+    default_profile = document.get("default_profile", "")
+    if not isinstance(default_profile, str) or (default_profile and default_profile not in profiles):
+        raise RuleSetError(f"default_profile: no profile {default_profile!r} (known: {', '.join(profiles) or 'none'})")
+    for shop_id, override in shops.items():
+        chosen = override.get("profile")
+        if chosen is not None and (not isinstance(chosen, str) or chosen not in profiles):
+            known = ", ".join(profiles) or "none"
+            raise RuleSetError(f"shops.{shop_id}.profile: no profile {chosen!r} (known: {known})")
+    model = document.get("model") or {}
+    if not isinstance(model, Mapping):
+        raise RuleSetError("model: expected a table")
     timing = document.get("timing") or {}
     if not isinstance(timing, Mapping):
         raise RuleSetError("timing: expected a table")
@@ -225,24 +301,75 @@ def parse_ruleset(document: Mapping[str, Any]) -> RuleSet:
     if not isinstance(rubric, Mapping):
         raise RuleSetError("rubric: expected a table")
     ruleset = RuleSet(version=version, revision=revision, rules=rules, conversation=conversation,
-                      variants=variants, shops=shops, timing=timing, rubric=rubric, document=document)
-    for shop_id in shops:  # validate every override now, not on the first message of that shop
-        ruleset.for_shop(shop_id)
-    for shop_id in ("", *shops):
-        shop_rules = ruleset.for_shop(shop_id or None)
-        for section, parse in (("timing", parse_timing), ("rubric", parse_rubric)):
+                      variants=variants, shops=shops, timing=timing, rubric=rubric, model=model, profiles=profiles,
+                      default_profile=default_profile, document=document)
+    # validate every profile and override now, not on the first message of that shop
+    variants_to_check = [("", ruleset.for_shop(None))]
+    variants_to_check += [(f" of profile {name}", ruleset.for_profile(name)) for name in profiles]
+    variants_to_check += [(f" of shop {shop_id}", ruleset.for_shop(shop_id)) for shop_id in shops]
+    for where, shop_rules in variants_to_check:
+        for section, parse in (("timing", parse_timing), ("rubric", parse_rubric), ("model", parse_model)):
             raw = getattr(shop_rules, section)
-            if section == "rubric" and not raw:
-                continue  # no scorecard in this document: the seed's applies
+            if section in ("rubric", "model") and not raw:
+                continue  # no scorecard (model settings) in this document: the seed's applies
             try:
                 parse(raw)
             except (TypeError, ValueError, KeyError) as exc:
-                raise RuleSetError(f"{section}{f' of shop {shop_id}' if shop_id else ''}: {exc}") from None
+                raise RuleSetError(f"{section}{where}: {exc}") from None
     return ruleset
 
 
-def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) -> RuleSet:
-    where = f"shops.{shop_id}"
+MODEL_LABELS = ("conflict", "customer_anger", "deflection")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLabel:
+    """The learned second opinion for one label: off, or two thresholds on its probability."""
+
+    label: str
+    enabled: bool = True
+    review: float = 0.5  # from here: a finding for the QA review queue only (no score, no alert)
+    alert: float = 0.9  # from here: a live alert that counts like a rule finding
+    severity: str = "warning"
+
+
+def parse_model(raw: Mapping[str, Any]) -> dict[str, ModelLabel]:
+    """``[model]``: ``enabled`` for all labels, and per label ``enabled``, ``review``, ``alert``, ``severity``."""
+    unknown = set(raw) - {"enabled", *MODEL_LABELS}
+    if unknown:
+        raise ValueError(f"unknown key(s) {sorted(unknown)} (labels: {', '.join(MODEL_LABELS)})")
+    enabled_all = raw.get("enabled", True)
+    if not isinstance(enabled_all, bool):
+        raise ValueError("enabled: true or false")
+    result: dict[str, ModelLabel] = {}
+    for label in MODEL_LABELS:
+        settings = raw.get(label) or {}
+        if not isinstance(settings, Mapping):
+            raise ValueError(f"{label}: expected a table")
+        extra = set(settings) - {"enabled", "review", "alert", "severity"}
+        if extra:
+            raise ValueError(f"{label}: unknown key(s) {sorted(extra)}")
+        entry = ModelLabel(label, **{k: v for k, v in settings.items()})
+        if not isinstance(entry.enabled, bool):
+            raise ValueError(f"{label}.enabled: true or false")
+        if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in (entry.review, entry.alert)):
+            raise ValueError(f"{label}: review and alert are numbers")
+        if not 0.0 <= entry.review <= entry.alert <= 1.0:
+            raise ValueError(f"{label}: need 0 ≤ review ≤ alert ≤ 1 (got {entry.review}, {entry.alert})")
+        if entry.severity not in SEVERITIES:
+            raise ValueError(f"{label}.severity must be one of {SEVERITIES}")
+        result[label] = replace(entry, enabled=entry.enabled and enabled_all)
+    return result
+
+
+_OVERRIDE_KEYS = {"profile", "description", "disable", "rules", "conversation", "timing", "rubric", "model"}
+
+
+def _apply_override(base: RuleSet, where: str, override: Mapping[str, Any]) -> RuleSet:
+    """``override`` (a profile or a shop's own block, named by ``where``) applied to ``base``."""
+    unknown = set(override) - _OVERRIDE_KEYS
+    if unknown:
+        raise RuleSetError(f"{where}: unknown key(s) {sorted(unknown)} (known: {', '.join(sorted(_OVERRIDE_KEYS))})")
     disabled = set(_strings(override.get("disable"), f"{where}.disable"))
     unknown = disabled - {rule.id for rule in base.rules}
     if unknown:
@@ -270,7 +397,7 @@ def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) ->
             elif name != "id":
                 merged[name] = value
         merged = {k: list(v) if isinstance(v, tuple) else v for k, v in merged.items()}
-        if merged["terms"] == [] and not merged["patterns"]:
+        if merged["terms"] == [] and not merged["patterns"] and not merged["sound_terms"]:
             merged["enabled"] = False  # every term removed (a shop that allows all particles)
             merged["terms"] = list(current.terms)
         rules[patch["id"]] = parse_rule(merged, spot)
@@ -286,10 +413,17 @@ def _apply_override(base: RuleSet, shop_id: str, override: Mapping[str, Any]) ->
             if changed.label != label:
                 raise RuleSetError(f"{where}.conversation.{key}: label must stay {label!r}")
             conversation = replace(conversation, **{key: changed})
+    for section in ("timing", "rubric", "model"):
+        if not isinstance(override.get(section) or {}, Mapping):
+            raise RuleSetError(f"{where}.{section}: expected a table")
     timing = {**base.timing, **(override.get("timing") or {})}
     rubric = {**base.rubric, **(override.get("rubric") or {})}
+    model = dict(base.model)
+    for key, value in (override.get("model") or {}).items():  # per label: only the fields named change
+        current = model.get(key)
+        model[key] = {**current, **value} if isinstance(current, Mapping) and isinstance(value, Mapping) else value
     return replace(base, rules=tuple(rules.values()), conversation=conversation, shops={}, timing=timing,
-                   rubric=rubric)
+                   rubric=rubric, model=model)
 
 
 def load_document(path: Path) -> dict[str, Any]:

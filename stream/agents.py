@@ -136,6 +136,7 @@ class Pipeline:
         self.index = ConversationIndex(lambda shop_id: policy_for(book, shop_id))
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
         self.timers_active: set[int] | None = None  # the active partitions the timer index was built for
+        self.revoked: set[Any] = set()  # revoked in the rebalance under way (dropped unless assigned again)
         self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
 
     # -- chat events --------------------------------------------------------------------------
@@ -285,11 +286,19 @@ class Pipeline:
                           if state.partition in active)
 
     async def on_revoked(self, revoked: set[Any]) -> None:
-        """Partitions taken away in a rebalance: write everything changed first, then forget them, so the new
-        owner starts from a changelog that holds all this worker applied, and nothing stale is written later."""
+        """A rebalance takes partitions away (Faust revokes everything, then assigns): write everything changed
+        first, so the changelog holds all this worker applied — the next owner, or this worker if it gets the
+        partition back (Faust then reads only the changelog records it has not read), starts from there."""
         await self.checkpoint()
-        inputs = {tp.partition for tp in revoked if tp.topic == self.settings.topics.messages}
-        activity = {tp.partition for tp in revoked if tp.topic == self.settings.topics.agent_activity}
+        self.revoked |= set(revoked)
+        self.timers_active = None  # rebuild the timer index once the new assignment is recovered
+
+    def on_assigned(self, assigned: set[Any]) -> None:
+        """Partitions revoked and not given back: forget their keys, so nothing stale is written for them later
+        and a future assignment recovers them afresh from the changelog."""
+        lost, self.revoked = self.revoked - set(assigned), set()
+        inputs = {tp.partition for tp in lost if tp.topic == self.settings.topics.messages}
+        activity = {tp.partition for tp in lost if tp.topic == self.settings.topics.agent_activity}
         for table, partitions in ((self.tables.conversations, inputs), (self.tables.partials, inputs),
                                   (self.tables.progress, inputs), (self.tables.tally, activity)):
             if partitions:
@@ -314,6 +323,10 @@ def register(app: Any, settings: Settings) -> Pipeline:
     @app.on_partitions_revoked.connect  # type: ignore[untyped-decorator]
     async def on_revoked(app: Any, revoked: set[Any], **_: Any) -> None:
         await pipe.on_revoked(revoked)
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def on_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
+        pipe.on_assigned(assigned)
 
     @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
     async def pipeline(stream: faust.StreamT[Any]) -> None:

@@ -156,10 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from zhijian import source_commands
 
         return source_commands.cmd_source(args)
-    if args.command in ("detect", "eval", "rollup"):  # offline tools
+    if args.command in ("detect", "eval", "train", "rollup"):  # offline tools
         from zhijian import qa_commands
 
-        command = {"detect": qa_commands.cmd_detect, "eval": qa_commands.cmd_eval, "rollup": qa_commands.cmd_rollup}
+        command = {"detect": qa_commands.cmd_detect, "eval": qa_commands.cmd_eval, "train": qa_commands.cmd_train,
+                   "rollup": qa_commands.cmd_rollup}
         return command[args.command](args)
     if args.command not in ("worker",):
         logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,4 +1,4 @@
-"""``zhijian detect`` and ``zhijian eval``: the detectors from the command line."""
+"""``zhijian detect``, ``zhijian eval`` and ``zhijian train``: the detectors from the command line."""
 
 from __future__ import annotations
 
@@ -8,17 +8,27 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from detectors import RuleBook, load_ruleset
+from detectors import Detector, RuleBook, load_ruleset
 from detectors.evaluation import (
     DATA_DIR,
+    SPLITS,
     evaluate_conversations,
+    evaluate_evasions,
+    evaluate_lookalikes,
+    evaluate_split,
     evaluate_utterances,
     format_corpus_report,
     format_scores,
+    format_splits,
     read_jsonl,
+    read_split,
     scan_corpus,
 )
-from detectors.ruleset import labels_of
+from detectors.model import MODEL_PATH
+from detectors.ruleset import labels_of, parse_ruleset
+
+INDOMAIN_DIR = DATA_DIR / "indomain"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +40,15 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     evaluate.add_argument("--data", type=Path, default=DATA_DIR, help="folder with eval_*.jsonl")
     evaluate.add_argument("--jddc", type=Path, default=None, help="JDDC chat file (default: ../shared/... if present)")
     evaluate.add_argument("--no-jddc", action="store_true", help="skip the false-positive scan")
+    evaluate.add_argument("--profile", default="jd", help="profile for the JDDC scan (default: jd)")
     evaluate.add_argument("--verbose", action="store_true", help="list every false positive and miss")
+    train = sub.add_parser("train", help="train the detectors' second-opinion model from COLD, JDDC and the "
+                                         "in-domain train splits; writes the weights and the training report")
+    train.add_argument("--data", type=Path, default=INDOMAIN_DIR, help="folder with <label>.train.jsonl")
+    train.add_argument("--cold", type=Path, default=None, help="COLD folder (default: ../shared/data/cold)")
+    train.add_argument("--jddc", type=Path, default=None, help="JDDC chat file (default: ../shared/...)")
+    train.add_argument("--out", type=Path, default=MODEL_PATH, help="weights file (the report goes next to it)")
+    train.add_argument("--seed", type=int, default=13)
     rollup = sub.add_parser("rollup", help="the nightly KPI report (CSV + HTML) and review sample for one day")
     rollup.add_argument("--date", default=None,
                         help="the floor's local day, YYYY-MM-DD (default: yesterday in the floor's timezone)")
@@ -80,6 +98,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from zhijian.core.corpus import jddc_path, read_jddc
 
     book = RuleBook(load_ruleset(args.rules))
+    indomain = args.data / "indomain"
+    detector = book.detector(None)
+    results = [evaluate_split(rows, label, detector) for name, label in SPLITS.items()
+               if (rows := read_split(name, "test", indomain))]
+    if results:
+        print(format_splits(results, f"frozen test splits ({indomain.name}/<label>.test.jsonl), profile "
+                                     f"{detector.ruleset.profile or '(none)'}, rule set {book.ruleset.version}; "
+                                     "model = its alert threshold alone, combined = as shipped (alerts and score), "
+                                     "+review = also the model's review-only findings (QA queue)"))
+        if args.verbose:
+            for result in results:
+                print("\n".join(f"  missed {result.label}: {text}" for text in result.combined.misses))
+                print("\n".join(f"  false positive {result.label}: {text}" for text in result.combined.false_positives))
+        print()
+    for name, evaluate, what in (("evasions", evaluate_evasions, "caught"), ("lookalikes", evaluate_lookalikes,
+                                                                             "without an alarm")):
+        path = indomain / f"{name}.jsonl"
+        if path.exists():
+            suite = evaluate(read_jsonl(path), detector)
+            print(f"{name}: {suite.passed}/{suite.total} {what} ({100 * suite.rate:.1f} %)")
+            for text, wanted, got in suite.failures:
+                print(f"  {text}  (labelled {', '.join(wanted) or 'none'}; found {', '.join(got) or 'nothing'})")
+    print()
     utterances = read_jsonl(args.data / "eval_utterances.jsonl")
     scores = evaluate_utterances(utterances, book)
     text = format_scores(scores, f"messages: {len(utterances)} labelled utterances, rule set {book.ruleset.version}")
@@ -98,10 +139,48 @@ def cmd_eval(args: argparse.Namespace) -> int:
     path = args.jddc or jddc_path()
     if not args.no_jddc:
         if path.exists():
+            document = dict(book.ruleset.document)
+            document["default_profile"] = args.profile  # every message as a shop with this profile sees it
+            profiled = RuleBook(parse_ruleset(document))
             print()
-            print(format_corpus_report(scan_corpus(read_jddc(path), book), str(path)))
+            print(format_corpus_report(scan_corpus(read_jddc(path), profiled), f"{path.name}, profile {args.profile} "
+                                       "(no timestamps in the corpus: throttling assumes one minute per message)"))
         else:
-            print(f"\n(no JDDC corpus at {path}: false-positive scan skipped)")
+            print(f"\n(no JDDC corpus at {path}: false-positive scan skipped; it needs ../shared/data/jddc_sample)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from detectors.normalise import Normaliser
+    from detectors.training import TrainConfig, format_report, read_cold, train_all
+    from zhijian.core.corpus import jddc_path, read_jddc
+
+    cold_dir = args.cold or SHARED_DATA / "cold"
+    jddc_file = args.jddc or jddc_path()
+    missing = [str(p) for p in (cold_dir / "train.csv", jddc_file) if not p.exists()]
+    if missing:
+        print(f"zhijian train needs the shared corpora; not found: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    config = TrainConfig(seed=args.seed)
+    ruleset = load_ruleset()
+    normalise = Normaliser(ruleset.variants)
+    rules_only = Detector(parse_ruleset({**ruleset.document, "model": {"enabled": False}}))
+
+    def rules(text: str, sender: str, label: str) -> bool:
+        return any(f.label == label for f in rules_only.detect(text, sender))
+
+    jddc = [(sender, text) for _, sender, text in read_jddc(jddc_file)]
+    document, reports = train_all(args.data, jddc, read_cold(cold_dir), normalise, config,
+                                  progress=lambda line: print(line, file=sys.stderr, flush=True), rules=rules)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n",
+                        encoding="utf-8")
+    sources = {"in-domain": f"{args.data.name}/<label>.train.jsonl", "JDDC": jddc_file.name,
+               "COLD": f"{cold_dir.name}/train.csv"}
+    report = format_report(reports, config, sources)
+    args.out.with_suffix(".md").write_text(report, encoding="utf-8")
+    print(report)
+    print(f"wrote {args.out} ({args.out.stat().st_size // 1024} KiB) and {args.out.with_suffix('.md')}")
     return 0
 
 

@@ -102,7 +102,7 @@ def test_shop_override_allows_o_and_adds_its_own_words() -> None:
     [
         ({"rules": [{"id": "x", "label": "nonsense", "terms": ["a"]}]}, "label 'nonsense'"),
         ({"rules": [{"id": "x", "label": "conflict", "patterns": ["(unclosed"]}]}, "invalid regular expression"),
-        ({"rules": [{"id": "x", "label": "conflict"}]}, "needs terms or patterns"),
+        ({"rules": [{"id": "x", "label": "conflict"}]}, "needs terms, sound_terms or patterns"),
         ({"rules": [{"id": "x", "label": "conflict", "terms": ["a"], "severity": "huge"}]}, "severity"),
         ({"version": ""}, "version"),
     ],

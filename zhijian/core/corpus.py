@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DEFAULT_JDDC = Path(__file__).resolve().parents[2] / "shared" / "data" / "jddc_sample" / "chat_0.1per.txt"
+DEFAULT_JDDC = Path(__file__).resolve().parents[3] / "shared" / "data" / "jddc_sample" / "chat_0.1per.txt"
 
 
 def jddc_path() -> Path:

@@ -8,6 +8,7 @@ same events leaves the same rows.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -159,7 +160,16 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        # processes started together race between "does it exist" and "create": the loser retries, and then
+        # finds the tables the winner made
+        for attempt in range(5):
+            try:
+                metadata.create_all(self.engine)
+                break
+            except (OperationalError, ProgrammingError, IntegrityError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         with self.engine.begin() as conn:  # databases made by 0.1.0 lack the revision and seq columns
             columns = {c["name"] for c in inspect(conn).get_columns("alerts")}
             if "revision" not in columns:
