@@ -20,7 +20,7 @@ from api import alerts as alerts_api
 from api import check as check_api
 from api import conversations as conversations_api
 from api import export as export_api
-from api import floor, quality, session
+from api import floor, quality, review, session
 from api import ingest as ingest_api
 from api import metrics as metrics_api
 from api.auth import Auth
@@ -128,6 +128,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(conversations_api.router(settings, store, auth, conversation_hub, book, workers),
                        responses=errors(401, 403, 404, 503))
     app.include_router(quality.router(store, book, auth))
+    app.include_router(review.router(store, book, auth))
     app.include_router(ingest_api.router(ingest, sources, auth))
     app.include_router(check_api.router(book, auth, sources))
     app.include_router(export_api.router(store, auth))

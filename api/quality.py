@@ -36,6 +36,7 @@ DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="l
 class AppealIn(BaseModel):
     agent_id: str | None = Field(default=None, max_length=128)  # an agent appeals for themselves
     reason: str = Field(min_length=1, max_length=2000)
+    evidence: str = Field(default="", max_length=10_000)  # 事实依据: order numbers, what was promised, …
 
 
 class DecisionIn(BaseModel):
@@ -137,7 +138,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
         in_scope(who, finding)  # an agent appeals only their own findings
         agent_id = who.agent_id if who.role == "agent" else (body.agent_id or finding["agent_id"] or who.username)
         try:
-            return await asyncio.to_thread(store.open_appeal, finding_id, agent_id=str(agent_id), reason=body.reason)
+            return await asyncio.to_thread(lambda: store.open_appeal(
+                finding_id, agent_id=str(agent_id), reason=body.reason, evidence=body.evidence, rubric_for=rubric_for))
         except AppealError as exc:
             if "no finding" in str(exc):
                 raise not_found() from None

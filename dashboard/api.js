@@ -15,7 +15,7 @@ export class Unauthorised extends Error {}
 
 // A failed request, with a message for people (Chinese, or English in English mode), never "Failed to fetch".
 export class ApiError extends Error {
-  constructor(message, status) { super(message); this.status = status; }
+  constructor(message, status, detail) { super(message); this.status = status; this.detail = detail; }
 }
 
 function explain(status, detail) {
@@ -47,7 +47,7 @@ export async function api(path, { method = "GET", body } = {}) {
   if (response.status !== 204) {
     try { data = await response.json(); } catch { data = null; }
   }
-  if (!response.ok) throw new ApiError(explain(response.status, data && data.detail), response.status);
+  if (!response.ok) throw new ApiError(explain(response.status, data && data.detail), response.status, data && data.detail);
   return data;
 }
 

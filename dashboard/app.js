@@ -6,6 +6,7 @@ import { onConversation, renderBoard, resetBoard } from "./board.js";
 import { openConversation, setupConversation } from "./conversation.js";
 import { showScores } from "./scores.js";
 import { adminAllowed, showAdmin } from "./admin.js";
+import { reviewAllowed, showReview } from "./review.js";
 import { hideError, setupToast } from "./toast.js";
 
 const sockets = [];
@@ -33,7 +34,7 @@ function showLogin(text) {
   session.user = null;
   localStorage.removeItem("zhijian.token");
   sessionStorage.removeItem("zhijian.token");
-  for (const id of ["wall", "scores", "admin", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
+  for (const id of ["wall", "scores", "admin", "review", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
   el("login").hidden = false;
   el("login-error").textContent = text || "";
   if (el("conversation").open) el("conversation").close();
@@ -57,8 +58,10 @@ function showTab(name) {
   el("wall").hidden = name !== "wall";
   el("scores").hidden = name !== "scores";
   el("admin").hidden = name !== "admin";
+  el("review").hidden = name !== "review";
   showScores(name === "scores");
   showAdmin(name === "admin");
+  showReview(name === "review");
 }
 
 function refused(code) {
@@ -79,6 +82,7 @@ async function start() {
   el("who").dataset.role = u.role;
   document.body.dataset.role = u.role;
   document.querySelector(".tab[data-tab=admin]").hidden = !adminAllowed();
+  document.querySelector(".tab[data-tab=review]").hidden = !reviewAllowed();
   showTab("wall");
   el("alerts-loading").hidden = false;
   try { await loadRecent(); } catch (err) { console.warn("initial load failed", message(err)); }

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from detectors.timing_policy import TimingPolicy
+
 ITEMS = ("politeness", "greeting", "closing", "first_response", "avg_response", "reply_rate")
 SCORED_LABELS = ("banned_word", "impolite_address", "forbidden_phrase", "conflict", "deflection", "pii_leak",
                  "missing_greeting", "missing_closing", "politeness_rate", "unanswered_at_end")
@@ -20,6 +22,7 @@ class Section:
     points: int
     items: Mapping[str, int] = field(default_factory=dict)  # item → its maximum points
     deductions: Mapping[str, int] = field(default_factory=dict)  # label → points off per finding
+    human_items: Mapping[str, int] = field(default_factory=dict)  # scored by a QA reviewer: pending until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class Shift:
     end_minute: int
 
     def contains(self, minute: int) -> bool:
+        if self.end_minute < self.start_minute:  # across midnight (22:00–08:00)
+            return minute >= self.start_minute or minute < self.end_minute
         return self.start_minute <= minute < self.end_minute
 
 
@@ -40,6 +45,14 @@ class Rubric:
     fatal_labels: frozenset[str] = frozenset()
     bonus_max: int = 0
     shifts: tuple[Shift, ...] = ()
+    offline_hours: tuple[Shift, ...] = ()  # local hours the shop is closed (留言 time), besides outside the shifts
+    offline_reply_s: int = 86_400  # an offline message answered within this is answered in time (24 h rule)
+    appeal_window_h: float = 72  # an agent may appeal a finding this long after the result is published
+    appeal_decision_h: float = 48  # QA decides an appeal within this, or the appeal is escalated
+    manual_labels: Mapping[str, str] = field(default_factory=dict)  # label → name: findings only a reviewer adds
+    bonus_above_max: bool = False  # 亮点 is an 附加项: it may lift a chat past max_score (up to + bonus_max)
+    scorecard: str = "default"  # the preset in force (``scorecard = "<name>"`` of [rubric])
+    timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
     def zone(self) -> zoneinfo.ZoneInfo:
@@ -56,6 +69,14 @@ class Rubric:
         minute = local.hour * 60 + local.minute
         return next((s.name for s in self.shifts if s.contains(minute)), None)
 
+    def offline(self, ts_ms: int) -> bool:
+        """The shop is offline then: outside every shift (when shifts are set), or inside ``offline_hours``."""
+        local = self.local(ts_ms)
+        minute = local.hour * 60 + local.minute
+        if self.shifts and not any(s.contains(minute) for s in self.shifts):
+            return True
+        return any(s.contains(minute) for s in self.offline_hours)
+
 
 def _minutes(text: str) -> int:
     hours, _, minutes = str(text).partition(":")
@@ -66,17 +87,46 @@ def _minutes(text: str) -> int:
 
 
 def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
+    """The scorecard in force: ``scorecard = "<name>"`` picks ``presets.<name>``, whose keys replace the
+    rubric's own (sections, fatal labels, …); every preset is validated, chosen or not."""
+    presets = raw.get("presets") or {}
+    if not isinstance(presets, Mapping) or not all(isinstance(p, Mapping) for p in presets.values()):
+        raise ValueError("presets: expected tables of scorecards")
+    own = {k: v for k, v in raw.items() if k not in ("presets", "scorecard")}
+    for name, preset in presets.items():
+        if name == "default" or "presets" in preset or "scorecard" in preset:
+            raise ValueError(f"presets.{name}: a preset cannot be named default or hold presets")
+        try:
+            _parse({**own, **preset}, str(name))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ValueError(f"presets.{name}: {exc}") from None
+    name = str(raw.get("scorecard") or "default")
+    if name == "default":
+        return _parse(own, name)
+    if name not in presets:
+        raise ValueError(f"scorecard {name!r}: no such preset (default, {', '.join(sorted(presets))})")
+    return _parse({**own, **presets[name]}, name)
+
+
+def _parse(raw: Mapping[str, Any], scorecard: str) -> Rubric:
+    manual = {str(k): str(v) for k, v in (raw.get("manual_labels") or {}).items()}
+    if set(manual) & set(SCORED_LABELS):
+        raise ValueError(f"manual_labels: {sorted(set(manual) & set(SCORED_LABELS))} are automatic labels")
+    labels = set(SCORED_LABELS) | set(manual)
     sections = []
     for index, item in enumerate(raw.get("sections") or []):
         where = f"sections[{index}]"
         items = {str(k): int(v) for k, v in (item.get("items") or {}).items()}
         deductions = {str(k): int(v) for k, v in (item.get("deductions") or {}).items()}
-        unknown = (set(items) - set(ITEMS)) | (set(deductions) - set(SCORED_LABELS))
+        human = {str(k): int(v) for k, v in (item.get("human_items") or {}).items()}
+        unknown = (set(items) - set(ITEMS)) | (set(deductions) - labels)
         if unknown:
             raise ValueError(f"{where}: unknown item or label {sorted(unknown)}")
-        if sum(items.values()) > int(item["points"]):
+        if set(human) & set(ITEMS) or any(v < 0 for v in human.values()):
+            raise ValueError(f"{where}: human_items need their own names and points ≥ 0")
+        if sum(items.values()) + sum(human.values()) > int(item["points"]):
             raise ValueError(f"{where}: items add up to more than the section's points")
-        sections.append(Section(str(item["name"]), int(item["points"]), items, deductions))
+        sections.append(Section(str(item["name"]), int(item["points"]), items, deductions, human))
     if not sections:
         raise ValueError("a rubric needs sections")
     max_score = int(raw.get("max_score", 100))
@@ -88,10 +138,16 @@ def parse_rubric(raw: Mapping[str, Any]) -> Rubric:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {timezone!r}") from None
     fatal = frozenset(str(label) for label in raw.get("fatal_labels") or [])
-    if fatal - set(SCORED_LABELS):
-        raise ValueError(f"fatal_labels: unknown {sorted(fatal - set(SCORED_LABELS))}")
+    if fatal - labels:
+        raise ValueError(f"fatal_labels: unknown {sorted(fatal - labels)}")
     shifts = tuple(Shift(str(name), _minutes(start), _minutes(end)) for name, start, end in raw.get("shifts") or [])
-    return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts)
+    offline = tuple(Shift("offline", _minutes(start), _minutes(end)) for start, end in raw.get("offline_hours") or [])
+    reply_s = int(raw.get("offline_reply_s", 86_400))
+    window_h, decision_h = float(raw.get("appeal_window_h", 72)), float(raw.get("appeal_decision_h", 48))
+    if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
+        raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
+    return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
+                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)), scorecard=scorecard)
 
 
 @lru_cache(maxsize=64)

@@ -55,6 +55,9 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rollup.add_argument("--out", type=Path, default=None, help="output folder (default: $ZHIJIAN_DATA_DIR/reports)")
     rollup.add_argument("--xlsx", action="store_true", help="also write report-<day>.xlsx (坐席, 班组, 抽检样本)")
     rollup.add_argument("--lang", choices=("zh", "en"), default="zh", help="CSV headers and report language")
+    rollup.add_argument("--period", choices=("day", "week", "month"), default="day",
+                        help="week (Monday–Sunday) or month: ranked rollup of the period holding --date, with "
+                             "the change against the previous period")
     rollup.add_argument("--sample-cap", type=int, default=3, metavar="N",
                         help="review sample: at most N conversations per agent and day (default 3)")
     rollup.add_argument("--allow-empty", action="store_true",
@@ -205,6 +208,14 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         ruleset = initial_ruleset(store)
         rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)
         day = args.date or floor_yesterday(rubric)
+        if args.period != "day":
+            from zhijian.reports.period import run_period_rollup
+
+            period = run_period_rollup(store, args.period, day, args.out or settings.data_dir / "reports",
+                                       lang=args.lang, allow_empty=args.allow_empty)
+            for path in (period.agents_csv, period.teams_csv, period.report_html):
+                print(path)
+            return 0
         files = run_rollup(store, day, args.out or settings.data_dir / "reports", rubric, lang=args.lang,
                            sample_cap=args.sample_cap, allow_empty=args.allow_empty)
     except EmptyDay as exc:

@@ -71,4 +71,9 @@ def test_bonus_is_capped_by_the_rubric_and_the_maximum() -> None:
     base = score_summary(partial, RUBRIC).score
     assert base == 91.0  # first response 15 s → 6 (−4), no closing (−5)
     assert score_summary(partial, RUBRIC, bonus=3).score == 94.0
-    assert score_summary(partial, RUBRIC, bonus=50).score == 96.0  # bonus_max 5
+    # 亮点 is the seed's 附加项 (亮点事项【10分】): at most 10, and it may lift a chat past 100
+    assert score_summary(partial, RUBRIC, bonus=50).score == 101.0  # 91 + 10 (bonus_max 10)
+    assert score_summary(model_conversation(), RUBRIC, bonus=10).score == 110.0  # 100 + 10
+    within = rubric_of({**load_ruleset().rubric, "bonus_above_max": False, "bonus_max": 5})
+    assert score_summary(partial, within, bonus=50).score == 96.0  # 91 + 5, capped at 100 when not an 附加项
+    assert score_summary(model_conversation(), within, bonus=5).score == 100.0

@@ -25,10 +25,12 @@ from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS, kpi
 from zhijian.scoring.sampling import full_marks_agents, sample_day
 from zhijian.store.claims import ClaimStore
 from zhijian.store.quality import samples_for, save_samples
+from zhijian.store.review import ReviewStore
 
 LABEL_COLUMNS = (*AGENT_LABELS, *CONVERSATION_LABELS)
 KPI_COLUMNS = ("conversations", "messages", "first_response_mean_s", "first_response_p90_s", "avg_response_s",
-               "reply_rate", "waiting_alerts", "politeness_rate", "mean_score", "fatal", "appeals_opened",
+               "inquiries", "answered_inquiries", "reply_rate", "waiting_alerts", "politeness_rate", "mean_score",
+               "fatal", "appeals_opened",
                "appeals_accepted", "alerts_claimed", "alerts_resolved", "alerts_false_positive")
 SAMPLE_CAP = 3  # conversations QA reviews per agent and day
 # the review sample's priority when an agent's picks exceed the cap (seed rules): a finding first, then the
@@ -39,7 +41,8 @@ REASON_PRIORITY = {"has_finding": 0, "shorter_than_20s": 1, "longer_than_200s": 
 HEADERS = {
     "zh": {"agent_id": "坐席", "team_id": "班组", "conversations": "会话数", "messages": "消息数",
            "first_response_mean_s": "平均首响（秒）", "first_response_p90_s": "首响P90（秒）",
-           "avg_response_s": "平响（秒）", "reply_rate": "回复率", "waiting_alerts": "等待告警数",
+           "avg_response_s": "平响（秒）", "reply_rate": "回复率", "inquiries": "咨询人数",
+           "answered_inquiries": "回复人数", "waiting_alerts": "等待告警数",
            "politeness_rate": "礼貌用语使用率", "mean_score": "平均分", "fatal": "致命项会话数",
            "appeals_opened": "申诉数", "appeals_accepted": "申诉通过数", "alerts_claimed": "告警认领数",
            "alerts_resolved": "告警已处理数", "alerts_false_positive": "告警误报数", "conversation_id": "会话",
@@ -314,6 +317,9 @@ def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric, *, la
     sample = cap_sample(sample_day(day, rows, reduced=full_marks_agents(day, store.rows_between),
                                    taken_this_month=taken), sample_cap)
     save_samples(store, day, sample)
+    if isinstance(store, ReviewStore):  # the report is the notice of the day's automatic results: appeal windows
+        store.mark_published(day)       # run from its first publication; late appeal decisions are escalated
+        store.escalate_late_appeals()
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = RollupFiles(out_dir / f"agents-{day}.csv", out_dir / f"teams-{day}.csv",

@@ -25,6 +25,20 @@ def p90(values: Iterable[float | None]) -> float | None:
     return present[max(0, math.ceil(0.9 * len(present)) - 1)]
 
 
+def _offline_pending(row: Mapping[str, Any]) -> bool:
+    """Closed on a question left while the shop was offline, still inside its 24 hours: not yet unanswered."""
+    breakdown = row.get("breakdown")
+    return isinstance(breakdown, Mapping) and bool(breakdown.get("offline_pending"))
+
+
+def reply_counts(rows: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(咨询人数, 回复人数): conversations in which the customer asked (one turn or more), and those of
+    them the agent answered at least once. The seed's 回复率 is the second over the first ("当日所有顾客咨询，
+    客服都回应了，那么旺旺回复率是100%"); a conversation nobody answered counts against its assigned agent."""
+    asked = [r for r in rows if r["turns"] and not (r["answered_turns"] == 0 and _offline_pending(r))]
+    return len(asked), sum(1 for r in asked if r["answered_turns"])
+
+
 def summarise(rows: Sequence[Mapping[str, Any]], *, waiting_alerts: Mapping[str, int] | None = None,
               appeals: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """KPIs of a group of scored conversations (one agent's, a team's, a shift's)."""
@@ -33,6 +47,7 @@ def summarise(rows: Sequence[Mapping[str, Any]], *, waiting_alerts: Mapping[str,
         labels.update(row["labels"])
     turns = sum(r["turns"] for r in rows)
     answered = sum(r["answered_turns"] for r in rows)
+    inquiries, replied = reply_counts(rows)
     ids = {r["conversation_id"] for r in rows}
     sections: dict[str, list[float]] = defaultdict(list)
     for row in rows:
@@ -47,7 +62,10 @@ def summarise(rows: Sequence[Mapping[str, Any]], *, waiting_alerts: Mapping[str,
         "first_response_mean_s": _mean(r["first_response_s"] for r in rows),
         "first_response_p90_s": p90(r["first_response_s"] for r in rows),
         "avg_response_s": _mean(r["avg_response_s"] for r in rows),
-        "reply_rate": round(answered / turns, 4) if turns else None,
+        "inquiries": inquiries,
+        "answered_inquiries": replied,
+        "reply_rate": round(replied / inquiries, 4) if inquiries else None,
+        "turn_reply_rate": round(answered / turns, 4) if turns else None,
         "politeness_rate": _mean(r["politeness_rate"] for r in rows),
         "waiting_alerts": sum((waiting_alerts or {}).get(c, 0) for c in ids),
         "labels": dict(sorted(labels.items())),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from zhijian.store.claims import ClaimStore
+from zhijian.store.review import ReviewStore
 from zhijian.store.users import UserStore
 
 
-class AppStore(ClaimStore, UserStore):
-    """Alerts, conversations, rules, scores, appeals, claims, users and sessions over one engine."""
+class AppStore(ReviewStore, UserStore):
+    """Alerts, conversations, rules, scores, appeals, reviews, claims, users and sessions over one engine."""

@@ -142,7 +142,7 @@ class QualityStore(Store):
                  "agent_id": f.get("agent_id") or summary.get("agent_id"), "team_id": summary.get("team_id"),
                  "day": rubric.day(f.get("ts_ms") or summary["closed_ms"]), "label": f["label"],
                  "message_id": f.get("message_id"), "start": f["start"], "end": f["end"], "ts_ms": f.get("ts_ms"),
-                 "matched": f.get("matched") or "", "status": "active"} for f in findings_of(summary)]
+                 "matched": f.get("matched") or "", "status": "active"} for f in findings_of(summary, rubric)]
         if rows:  # a finding's status (appealed, dismissed) survives a replay of the summary
             conn.execute(self._insert()(findings).on_conflict_do_nothing(index_elements=["finding_id"]), rows)
 
@@ -191,10 +191,14 @@ class QualityStore(Store):
     def _write_score(self, conn: Connection, summary: dict[str, Any], rubric: Rubric, *, only_if_newer: bool) -> int:
         conv = summary["conversation_id"]
         dismissed = Counter(conn.execute(select(findings.c.label).where(
-            findings.c.conversation_id == conv, findings.c.status == "dismissed")).scalars())
+            findings.c.conversation_id == conv, findings.c.status.in_(("dismissed", "rejected")))).scalars())
         bonus = conn.execute(select(bonuses.c.points).where(bonuses.c.conversation_id == conv)).scalar() or 0
-        result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus)
-        labels = dict(active_labels(summary, dismissed))
+        extra, human, restored = self._review_inputs(conn, conv)
+        result = score_summary(summary, rubric, dismissed=dismissed, bonus=bonus, extra=extra, human=human,
+                               restored=restored)
+        counted = active_labels(summary, rubric=rubric) + Counter(extra)
+        counted.subtract(dismissed)
+        labels = dict(+counted)
         metrics, checks = summary.get("metrics") or {}, summary.get("checks") or {}
         opened, closed = summary.get("opened_ms"), summary.get("closed_ms")
         when = int(closed or opened or 0)
@@ -221,6 +225,12 @@ class QualityStore(Store):
             where=(scores.c.version < base.excluded.version) if only_if_newer else None,
         ).returning(scores.c.conversation_id)
         return len(conn.execute(statement).all())
+
+    def _review_inputs(self, conn: Connection, conversation_id: str) -> tuple[
+            Counter[str], dict[str, float], frozenset[str]]:
+        """Findings a reviewer added, the human items' points, and items restored by an accepted appeal
+        (``zhijian.store.review`` fills them in)."""
+        return Counter(), {}, frozenset()
 
     def rescore(self, conn: Connection, conversation_id: str, rubric_for: RubricFor) -> dict[str, Any] | None:
         payload = conn.execute(select(scores.c.summary).where(scores.c.conversation_id == conversation_id)).scalar()
@@ -265,20 +275,29 @@ class QualityStore(Store):
         return dict(row) if row else None
 
     # -- appeals and bonuses -------------------------------------------------------------------
-    def open_appeal(self, finding: str, *, agent_id: str, reason: str) -> dict[str, Any]:
+    def open_appeal(self, finding: str, *, agent_id: str, reason: str, evidence: str = "",
+                    rubric_for: RubricFor | None = None, now: datetime.datetime | None = None) -> dict[str, Any]:
         with self.engine.begin() as conn:
             row = conn.execute(select(findings).where(findings.c.finding_id == finding)).mappings().first()
             if row is None:
                 raise AppealError(f"no finding {finding!r}")
-            if row["status"] != "active":
+            if row["status"] not in ("active", "confirmed"):
                 raise AppealError(f"finding {finding} is {row['status']}: it cannot be appealed again")
+            moment = now or datetime.datetime.now(datetime.UTC)
             appeal = {"appeal_id": str(uuid.uuid4()), "finding_id": finding, "conversation_id": row["conversation_id"],
                       "agent_id": agent_id, "day": row["day"], "reason": reason, "status": "open",
-                      "opened_at": now_iso()}
+                      "opened_at": moment.isoformat(timespec="milliseconds")}
+            terms = self._appeal_terms(conn, dict(row), appeal, evidence, rubric_for, moment)
             conn.execute(appeals.insert().values(appeal))
             conn.execute(update(findings).where(findings.c.finding_id == finding).values(status="appealed"))
-            self._audit(conn, agent_id, "appeal.open", appeal["appeal_id"], {"finding_id": finding, "reason": reason})
-        return appeal
+            self._audit(conn, agent_id, "appeal.open", appeal["appeal_id"],
+                        {"finding_id": finding, "reason": reason, **({"evidence": evidence} if evidence else {})})
+        return appeal | terms
+
+    def _appeal_terms(self, conn: Connection, finding: dict[str, Any], appeal: dict[str, Any], evidence: str,
+                      rubric_for: RubricFor | None, now: datetime.datetime) -> dict[str, Any]:
+        """The appeal's window check, deadline and evidence (``zhijian.store.review``); raises AppealError."""
+        return {}
 
     def decide_appeal(self, appeal_id: str, *, accept: bool, reviewer: str, note: str,
                       rubric_for: RubricFor) -> dict[str, Any]:
