@@ -106,7 +106,7 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     marks: tuple[Mark, ...] = ()
     counted: list[Any] = []
     if kind in (AGENT, CUSTOMER) and event.text:
-        findings = detector.detect(event.text, "agent" if kind == AGENT else "customer")
+        findings = detector.detect(event.text, "agent" if kind == AGENT else "customer", review=True)
         if findings:
             marks = tuple(_mark(f) for f in findings)
             counted = [f for f, m in zip(findings, marks, strict=True) if m.counted]
@@ -176,7 +176,8 @@ def _after_close(state: ConversationState, event: ChatEvent, book: RuleBook, now
     kind = kind_of(event)
     marks: tuple[Mark, ...] = ()
     if kind in (AGENT, CUSTOMER) and event.text:
-        findings = book.detector(event.shop_id).detect(event.text, "agent" if kind == AGENT else "customer")
+        sender = "agent" if kind == AGENT else "customer"
+        findings = book.detector(event.shop_id).detect(event.text, sender, review=True)
         marks = tuple(_mark(f) for f in findings)
     line = TranscriptLine(state.conversation_id, event.message_id, event.ts_ms, state.seq, kind, event.agent_id,
                           state.team_id, state.shop_id, event.text[:TEXT_KEPT], True, book.ruleset.version, marks)

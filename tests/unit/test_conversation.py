@@ -112,3 +112,14 @@ def test_a_live_rule_change_applies_to_the_next_message() -> None:
     assert book.replace(parse_ruleset(changed))
     after = process_event(state.state, ev("m2", "agent", "少啰嗦", 1), now_ms=T0, book=book)
     assert [(a.rule, a.detail["ruleset"]) for a in after.alerts] == [("conflict", "r2")]
+
+
+def test_a_review_only_finding_reaches_the_transcript_but_neither_the_score_nor_the_wall() -> None:
+    # the model scores this conflict between its review and alert thresholds: QA queue only
+    text = "我没空陪您在这耗"
+    state, alerts, activity, _ = run([ev("m1", "customer", "在吗", 0), ev("m2", "agent", text, 3)])
+    assert state is not None and "conflict" not in state.labels
+    assert [a.rule for a in alerts] == [] and activity[0].rules == []
+    outcome = process_event(None, ev("m3", "agent", text, 5, conv="c2"), now_ms=T0 + 100_000)
+    (mark,) = outcome.lines[0].marks
+    assert (mark.label, mark.counted, mark.source) == ("conflict", False, "model") and mark.score is not None
