@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
 import logging
 import time
 from collections.abc import Iterable
@@ -45,6 +47,7 @@ HOUSEKEEPING_S = 1.0
 TRANSCRIPT_FLUSH_S = 0.2  # transcript lines reach SQL within about this (plus the persist batch)
 CHECKPOINT_S = 1.0  # also between commits: timer changes reach the changelog without input traffic
 RESYNC_S = 5.0
+RECONCILE_S = 30.0  # SQL's open/waiting conversations checked against the table (first run 30 s after start)
 TRANSCRIPT_BATCH_LINES = 500
 TRANSCRIPT_BATCH_BYTES = 256 * 1024
 DEADLETTER_MAX_BYTES = 512 * 1024  # larger originals are dead-lettered truncated, with their size in a header
@@ -307,6 +310,21 @@ class Pipeline:
             self.index.forget_partitions(inputs)
             self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
 
+    def reconcile_args(self) -> tuple[Any, Any] | None:
+        """(owned, held) predicates for ``Store.reconcile_open``, or None while rebalancing or recovering."""
+        active = self.active_partitions()
+        if active is None:
+            return None
+        partitions, table = self.settings.partitions, self.tables.conversations
+
+        def owned(conversation_id: str) -> bool:
+            return expected_partition(conversation_id.encode(), partitions) in active
+
+        def held(conversation_id: str) -> bool:
+            return table.value(conversation_id) is not None
+
+        return owned, held
+
     def tally_views(self) -> dict[str, Any]:
         return {agent: tally.public_view() for agent, tally in self.tables.tally.items_decoded()}
 
@@ -362,6 +380,23 @@ def register(app: Any, settings: Settings) -> Pipeline:
     @app.timer(interval=RESYNC_S)  # type: ignore[untyped-decorator]
     async def resync_timer() -> None:
         pipe.resync()
+
+    @app.timer(interval=RECONCILE_S)  # type: ignore[untyped-decorator]
+    async def reconcile_timer() -> None:
+        """No ghosts on the waiting board: what SQL shows open but this worker, owning it, no longer holds."""
+        args = pipe.reconcile_args()
+        if args is None:
+            return
+        owned, held = args
+        at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+        try:
+            closed = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: store.reconcile_open(owned, held, reason="no longer held by the worker", at_iso=at))
+        except Exception as exc:
+            log.error("reconciling open conversations failed (%s)", type(exc).__name__)
+            return
+        if closed:
+            log.info("closed %d conversation(s) in SQL that no worker holds any more", closed)
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_rules() -> None:

@@ -65,3 +65,26 @@ def test_conversation_snapshots_upsert_by_version_and_filter(store: Store) -> No
     assert [c["conversation_id"] for c in listed] == ["c1"] and "transcript" not in listed[0]
     assert [c["conversation_id"] for c in store.list_conversations(agent_id="B")] == ["c3"]
     assert store.get_conversation("nope") is None
+
+
+def test_reconcile_closes_open_conversations_their_worker_no_longer_holds(tmp_path: Any) -> None:
+    from zhijian.store.base import Store
+
+    store = Store(f"sqlite:///{tmp_path}/r.db")
+    store.create_schema()
+
+    def snap(cid: str, status: str) -> dict[str, Any]:
+        return {"conversation_id": cid, "shop_id": "s", "team_id": "t", "agent_id": "a", "status": status,
+                "opened_ms": 1, "closed_ms": None, "waiting_since_ms": 5 if status == "waiting" else None,
+                "version": 1, "final": False}
+
+    store.save_conversations([snap("ghost", "waiting"), snap("live", "waiting"), snap("other", "open"),
+                              snap("done", "closed")])
+    closed = store.reconcile_open(lambda cid: cid != "other", lambda cid: cid == "live", reason="gone",
+                                  at_iso="2026-11-23T00:00:00.000+00:00")
+    assert closed == 1  # "other" belongs to another worker; "done" is closed already; "live" is held
+    statuses = {c["conversation_id"]: (c["status"], c.get("close_reason")) for c in store.list_conversations()}
+    assert statuses == {"ghost": ("closed", "gone"), "live": ("waiting", None), "other": ("open", None),
+                        "done": ("closed", None)}
+    assert store.list_conversations(status="waiting")[0]["conversation_id"] == "live"
+    store.dispose()

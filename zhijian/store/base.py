@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +284,28 @@ class Store:
         ).returning(conversations.c.conversation_id)
         with self.engine.begin() as conn:
             return len(conn.execute(statement, rows).all())
+
+    def reconcile_open(self, owned: Callable[[str], bool], held: Callable[[str], bool], *, reason: str,
+                       at_iso: str) -> int:
+        """Conversations SQL still shows as open or waiting that the worker owning them no longer holds (lost with
+        a broker that kept nothing, or closed while a snapshot was lost): marked closed with ``reason``, so the
+        waiting board shows no ghosts. ``owned``: the conversation's partition is active on the calling worker;
+        ``held``: that worker has its state. Returns how many rows were closed."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(conversations.c.conversation_id, conversations.c.payload).where(
+                conversations.c.status.in_(("open", "waiting")))).all()
+        stale = [(cid, payload) for cid, payload in rows if owned(cid) and not held(cid)]
+        closed = 0
+        with self.engine.begin() as conn:
+            for cid, payload in stale:
+                body = json.loads(payload)
+                body.update(status="closed", close_reason=reason, waiting_since_ms=None, waiting_since=None,
+                            reconciled_at=at_iso)
+                closed += conn.execute(conversations.update().where(
+                    conversations.c.conversation_id == cid, conversations.c.status.in_(("open", "waiting"))).values(
+                    status="closed", waiting_since_ms=None, version=conversations.c.version + 1,
+                    payload=json.dumps(body, ensure_ascii=False, separators=(",", ":")))).rowcount
+        return closed
 
     def list_conversations(self, *, agent_id: str | None = None, team_id: str | None = None,
                            status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
