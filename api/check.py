@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Auth, token_from
 from api.ingest import SourceResolver
+from api.schemas import CheckOut, errors
 from detectors import RuleBook
 from stream.engine.conversation import process_event
 from zhijian.core.contract import ChatEvent
@@ -73,7 +74,7 @@ def router(book: RuleBook, auth: Auth, sources: SourceResolver) -> APIRouter:
                                 headers={"WWW-Authenticate": "Bearer"})
         return dependency
 
-    @api.post("/api/check")
+    @api.post("/api/check", response_model=CheckOut, responses=errors(401))
     async def check(body: CheckIn, who: str = Depends(caller())) -> dict[str, Any]:
         return check_draft(book, body, now_ms=int(time.time() * 1000),
                            who=None if who.startswith("source:") else who)

@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, WebSocket
 
 from api.alerts import visible_to
 from api.auth import Auth, in_scope, not_found
-from api.deps import id_path
+from api.deps import ID_PATTERN, id_path
 from api.feed import Hub
+from api.schemas import ConversationOut, ConversationsOut, errors
 from api.sockets import serve, websocket_user
 from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
@@ -66,11 +67,11 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
 
-    @api.get("/api/conversations")
+    @api.get("/api/conversations", response_model=ConversationsOut, responses=errors(401, 403))
     async def list_conversations(
         who: Principal = viewer,
-        agent_id: str | None = None,
-        team_id: str | None = None,
+        agent_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
+        team_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
         status: Literal["waiting", "open", "closed"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -82,7 +83,7 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         rows = await asyncio.to_thread(lambda: store.list_conversations(status=status, limit=limit, **filters))
         return {"conversations": rows}
 
-    @api.get("/api/conversations/{conversation_id}")
+    @api.get("/api/conversations/{conversation_id}", response_model=ConversationOut, responses=errors(401, 403, 404))
     async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
                                who: Principal = viewer) -> dict[str, Any]:
         stored = await asyncio.to_thread(store.get_conversation, conversation_id)

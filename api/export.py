@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.auth import Auth
+from api.deps import ID_PATTERN, EpochMs
+from api.schemas import errors
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
 from zhijian.reports.rollup import KPI_COLUMNS, LABEL_COLUMNS
@@ -27,6 +29,12 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
+ID = Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)]
+# a binary answer: the xlsx media type, no JSON schema
+SHEET: dict[int | str, dict[str, Any]] = {200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}},
+               "description": "an Excel workbook"}}
+
+
 def _download(data: bytes, name: str) -> Response:
     return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -36,8 +44,8 @@ def router(store: ClaimStore, auth: Auth) -> APIRouter:
     viewer = Depends(auth.allowed("view"))
     floor = rubric_of(load_ruleset().rubric)
 
-    @api.get("/alerts.xlsx")
-    async def alerts(who: Principal = viewer, since_ms: int | None = None, before_ms: int | None = None,
+    @api.get("/alerts.xlsx", response_class=Response, responses={**SHEET, **errors(401, 403)})
+    async def alerts(who: Principal = viewer, since_ms: EpochMs = None, before_ms: EpochMs = None,
                      limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> Response:
         def build() -> bytes:
             rows = store.recent_alerts(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
@@ -49,9 +57,8 @@ def router(store: ClaimStore, auth: Auth) -> APIRouter:
         stamp = datetime.datetime.now(floor.zone).strftime("%Y%m%d-%H%M")
         return _download(await asyncio.to_thread(build), f"alerts-{stamp}.xlsx")
 
-    @api.get("/agents.xlsx")
-    async def agents(who: Principal = viewer, date: DAY = None, shift: str | None = None,
-                     team_id: str | None = None) -> Response:
+    @api.get("/agents.xlsx", response_class=Response, responses={**SHEET, **errors(401, 403)})
+    async def agents(who: Principal = viewer, date: DAY = None, shift: ID = None, team_id: ID = None) -> Response:
         day = date or datetime.datetime.now(floor.zone).date().isoformat()
 
         def build() -> bytes:

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from api.auth import Auth, in_scope
+from api.deps import id_path
+from api.schemas import ActionTrailOut, ConversationAlertsOut, errors
 from zhijian.store.app import AppStore
 from zhijian.store.base import alerts
 from zhijian.store.users import Principal
@@ -22,8 +24,8 @@ def router(store: AppStore, auth: Auth) -> APIRouter:
     api = APIRouter()
     viewer = Depends(auth.allowed("view"))
 
-    @api.get("/api/alerts/{alert_id}/actions")
-    async def alert_actions(alert_id: str, who: Principal = viewer) -> dict[str, Any]:
+    @api.get("/api/alerts/{alert_id}/actions", response_model=ActionTrailOut, responses=errors(401, 403, 404))
+    async def alert_actions(alert_id: Annotated[str, id_path("alert id")], who: Principal = viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
             alert = store.alert_record(alert_id)
             if alert is None:
@@ -35,8 +37,9 @@ def router(store: AppStore, auth: Auth) -> APIRouter:
             return {"alert_id": alert_id, "action": store.action_of(alert_id), "trail": trail}
         return await asyncio.to_thread(build)
 
-    @api.get("/api/conversations/{conversation_id}/alerts")
-    async def conversation_alerts(conversation_id: str, who: Principal = viewer,
+    @api.get("/api/conversations/{conversation_id}/alerts", response_model=ConversationAlertsOut,
+             responses=errors(401, 403))
+    async def conversation_alerts(conversation_id: Annotated[str, id_path("conversation id")], who: Principal = viewer,
                                   limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> dict[str, Any]:
         def build() -> list[dict[str, Any]]:
             query = select(alerts.c.payload).where(alerts.c.conversation_id == conversation_id).order_by(

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import Auth, token_from
+from api.schemas import IngestOut, IngestStatsOut, errors
 from detectors import RuleBook
 from zhijian.core.contract import ChatEvent, InvalidEvent, Limits, parse_event
 from zhijian.core.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
@@ -349,7 +350,12 @@ def router(ingest: Ingest, resolver: SourceResolver, auth: Auth) -> APIRouter:
     api = APIRouter()
     ingest_source = Depends(resolver.dependency())
 
-    @api.post("/api/events")
+    @api.post("/api/events", response_model=IngestOut,
+              responses={**errors(401, 413, 429), 422: {"model": IngestOut, "description": "no event was taken"},
+                         503: {"model": IngestOut, "description": "the broker is down or did not take some events"}},
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                  "description": "one event, a list of events or {\"events\": [...]} (a source's own shape "
+                                 "with its mapping)"}}}}})
     async def post_events(request: Request, source: Source = ingest_source) -> JSONResponse:
         body = await read_limited(request, ingest.limits.max_body_bytes)
         if body is None:
@@ -358,7 +364,8 @@ def router(ingest: Ingest, resolver: SourceResolver, auth: Auth) -> APIRouter:
                                            "send smaller batches"}, status_code=413)
         return await ingest.submit(source, body)
 
-    @api.get("/api/events/stats", dependencies=[Depends(auth.allowed("view"))])
+    @api.get("/api/events/stats", dependencies=[Depends(auth.allowed("view"))], response_model=IngestStatsOut,
+             responses=errors(401, 403))
     async def stats() -> dict[str, Any]:
         c = ingest.counters
         return {"connected": ingest.producer is not None, "in_flight": ingest.in_flight,

@@ -154,11 +154,58 @@ class AuditOut(BaseModel):
     entries: list[Open]
 
 
+class ActionTrailOut(BaseModel):
+    alert_id: str
+    action: dict[str, Any] | None
+    trail: list[Open]
+
+
+class ConversationAlertsOut(BaseModel):
+    conversation_id: str
+    alerts: list[Open]
+
+
+class ConversationsOut(BaseModel):
+    conversations: list[Open]
+
+
+class ConversationOut(Open):
+    conversation_id: str
+
+
+class CheckOut(BaseModel):
+    verdict: Literal["ok", "warn", "block"]
+    findings: list[Open]
+    alerts: list[Open]
+    ruleset: str
+
+
+class IngestOut(Open):
+    """The answer to a batch: counts and one result per event (also with 422 and 503; 503 and 429
+    without results when nothing was looked at)."""
+    accepted: int = 0
+    rejected: int = 0
+    duplicate: int = 0
+    skipped: int = 0
+    failed: int = 0
+    results: list[Open] = Field(default_factory=list)
+    detail: str | None = None
+
+
+class IngestStatsOut(Open):
+    connected: bool
+    in_flight: int
+    max_in_flight: int
+    max_body_bytes: int
+    per_source: dict[str, int]
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for the error codes a route can answer, each with its meaning."""
     meaning = {
         401: "missing or invalid bearer token", 403: "the role lacks the permission",
         404: "not found (also for records outside the user's scope)", 409: "conflicts with the record's state",
-        429: "too many attempts; see Retry-After", 503: "a component this answer needs is down",
+        413: "the body is too large", 429: "too many attempts; see Retry-After",
+        503: "a component this answer needs is down",
     }
     return {code: {"model": ErrorOut, "description": meaning[code]} for code in codes}
