@@ -134,20 +134,23 @@ def test_two_hundred_clients_all_get_the_alert(stack: Stack) -> None:
     async def scenario() -> list[dict[str, int]]:
         walls = [Wall(conv) for _ in urls]
         tasks = [asyncio.create_task(w.follow(u)) for w, u in zip(walls, urls, strict=True)]
-        await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in walls)), 60)
-        producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
-        await producer.start()
         try:
-            event = chat_event(f"{conv}-m", conv, "agent", "哦，稍等")
-            await producer.send_and_wait(stack.settings.topics.messages, json.dumps(event).encode(), key=conv.encode())
-        finally:
-            await producer.stop()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(w.got.wait() for w in walls)), 60)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # sockets closed before the loop ends
-        return [w.alerts for w in walls]
+            await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in walls)), 60)
+            producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
+            await producer.start()
+            try:
+                event = chat_event(f"{conv}-m", conv, "agent", "哦，稍等")
+                await producer.send_and_wait(stack.settings.topics.messages, json.dumps(event).encode(),
+                                             key=conv.encode())
+            finally:
+                await producer.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*(w.got.wait() for w in walls)), 60)
+            return [w.alerts for w in walls]
+        finally:  # also on a failure: every client closes its socket before the loop ends
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     received = asyncio.run(scenario())
     assert all(r and r == received[0] for r in received), sum(1 for r in received if not r)
