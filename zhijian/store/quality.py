@@ -158,7 +158,7 @@ class QualityStore(Store):
                 "conversation_id": line.conversation_id, "message_id": line.message_id, "ts_ms": line.ts_ms,
                 "seq": line.seq, "sender": line.sender, "agent_id": line.agent_id, "text": line.text,
                 "late": line.late, "ruleset": line.ruleset,
-                "marks": json.dumps([[m.label, m.start, m.end] for m in line.marks], ensure_ascii=False)}
+                "marks": json.dumps([[m.label, m.start, m.end] for m in line.marks if m.counted], ensure_ascii=False)}
             if line.kind != "a":
                 continue
             rubric = rubric_for(line.shop_id)
