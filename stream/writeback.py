@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -143,7 +144,7 @@ class Outbox:
 
     def __init__(self, producer: Any) -> None:
         self.producer = producer
-        self.pending: list[Record] = []
+        self.pending: deque[Record] = deque()
         self.inflight: list[asyncio.Future[Any]] = []
         self.sent = 0
         self.failed = 0  # records the producer refused (too large, unknown topic): logged and dropped
@@ -167,7 +168,7 @@ class Outbox:
                 else:
                     self.inflight.append(future)
                     self.sent += 1
-                del self.pending[0]
+                self.pending.popleft()
             if len(self.inflight) > 10_000:  # keep the list short between checkpoints
                 self.inflight = [f for f in self.inflight if not f.done()]
 
