@@ -2,7 +2,7 @@
 by cursor, the live WebSocket with gap-free replay (scoped per pushed message), and
 claim → note → resolve / false positive.
 
-Cursors are the alerts table's change sequence (``Store.save_alerts``): a reader that sees
+Cursors are the alerts table's change sequence (``Alerts.save``): a reader that sees
 change N sees every change below N. A socket's cursor only moves past changes it has sent."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket
+from fastapi import APIRouter, Query, WebSocket
 from pydantic import BaseModel, Field
 
 from api.auth import POLICY_VIOLATION, Auth, in_scope, not_found
@@ -23,8 +23,7 @@ from api.feed import Hub
 from api.publisher import Publisher
 from api.schemas import ActionOut, AlertsOut, errors
 from api.sockets import heartbeat_frame, serve, websocket_user
-from zhijian.store.app import AppStore
-from zhijian.store.claims import ClaimError
+from zhijian.store.database import Database
 from zhijian.store.users import Principal
 
 PAGE = 500
@@ -77,7 +76,7 @@ class Delivery:
     """What one socket has been sent, and the cursor it may be given: the highest change
     sequence below which every change in its scope has been sent."""
 
-    def __init__(self, store: AppStore, who: Principal, cursor: int = 0, capacity: int = 50_000) -> None:
+    def __init__(self, store: Database, who: Principal, cursor: int = 0, capacity: int = 50_000) -> None:
         self.store = store
         self.who = who
         self.cursor = cursor
@@ -108,7 +107,7 @@ class Delivery:
     def advance(self) -> int:
         """Move the cursor over the stored changes this socket has been sent (a query)."""
         while True:
-            heads = self.store.alert_change_heads(after=self.cursor, limit=PAGE, **self.who.scope)
+            heads = self.store.alerts.change_heads(after=self.cursor, limit=PAGE, **self.who.scope)
             for seq, alert_id, revision in heads:
                 if self._sent.get(alert_id, -1) < revision:
                     return self.cursor
@@ -125,7 +124,7 @@ class NoteIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000, pattern=r"\S")
 
 
-def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: RecentAlerts,
+def router(store: Database, auth: Auth, hub: Hub, actions: Publisher, recent: RecentAlerts,
            feed_ok: Callable[[], bool], recent_window_s: float = 120.0) -> APIRouter:
     api = APIRouter()
 
@@ -141,13 +140,13 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
         cursor to ask for the next page."""
         def load() -> dict[str, Any]:
             if after is not None:
-                changes = store.alert_changes(after=int(after), limit=limit, **who.scope)
+                changes = store.alerts.changes(after=int(after), limit=limit, **who.scope)
                 rows = [alert for _, alert in changes]
                 cursor = changes[-1][0] if changes else int(after)
             else:
-                cursor = store.last_alert_change()  # read first: every change up to it is in or below the list
-                rows = store.recent_alerts(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
-            states = store.actions_for([r["alert_id"] for r in rows])
+                cursor = store.alerts.last_change()  # read first: every change up to it is in or below the list
+                rows = store.alerts.recent(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
+            states = store.claims.for_alerts([r["alert_id"] for r in rows])
             for row in rows:
                 if row["alert_id"] in states:
                     row["action"] = states[row["alert_id"]]
@@ -155,16 +154,11 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
         return await asyncio.to_thread(load)
 
     async def act(alert_id: str, who: Principal, verb: str, note: str) -> dict[str, Any]:
-        alert = recent.get(alert_id) or await asyncio.to_thread(store.alert_record, alert_id)
+        alert = recent.get(alert_id) or await asyncio.to_thread(store.alerts.get, alert_id)
         if alert is None:
             raise not_found()
         in_scope(who, alert)
-        try:
-            action = await asyncio.to_thread(lambda: store.act(alert_id, who, verb, note, known=True))
-        except ClaimError as exc:
-            if exc.status == 404:
-                raise not_found() from None
-            raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+        action = await asyncio.to_thread(lambda: store.claims.act(alert_id, who, verb, note, known=True))
         event = {"kind": "action", **action, "team_id": alert.get("team_id"), "agent_id": alert.get("agent_id"),
                  "conversation_id": alert.get("conversation_id"), "rule": alert.get("rule")}
         await actions.publish(alert_id, event)  # every dashboard, whichever API process serves it
@@ -203,12 +197,12 @@ def router(store: AppStore, auth: Auth, hub: Hub, actions: Publisher, recent: Re
 
         async def replay() -> AsyncIterator[str]:
             if raw_after is None:
-                delivery.cursor = await asyncio.to_thread(store.last_alert_change)
+                delivery.cursor = await asyncio.to_thread(store.alerts.last_change)
             else:
                 delivery.cursor = int(raw_after)
                 while True:
                     page = await asyncio.to_thread(
-                        lambda: store.alert_changes(after=delivery.cursor, limit=PAGE, **who.scope))
+                        lambda: store.alerts.changes(after=delivery.cursor, limit=PAGE, **who.scope))
                     for seq, alert in page:
                         delivery.sent(alert)
                         delivery.cursor = seq

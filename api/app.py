@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from api import alerts as alerts_api
 from api import check as check_api
 from api import conversations as conversations_api
 from api import export as export_api
-from api import floor, quality, review, session
+from api import floor, quality, review, session, store_errors
 from api import ingest as ingest_api
 from api import metrics as metrics_api
+from api import search as search_api
 from api.auth import Auth
 from api.connections import Connections
 from api.deps import Viewer
@@ -37,7 +39,7 @@ from api.workers import Workers, WorkerUnavailable
 from detectors import RuleBook
 from zhijian.core.settings import Settings
 from zhijian.kafka.rules import follow, initial_ruleset
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 
 log = logging.getLogger(__name__)
 DASHBOARD_DIR = Path(__file__).resolve().parent.parent / "dashboard"
@@ -50,38 +52,50 @@ async def _check(name: str, probe: Any, problems: dict[str, str]) -> None:
         problems[name] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def create_app(settings: Settings, token: str) -> FastAPI:
+@dataclass(frozen=True)
+class Kafka:
+    """How the app reaches the broker: its feeds, publishers, the ingest producer and the rule-set follower.
+    The defaults are the real ones; in-process tests pass in-memory stand-ins (tests/factories.py)."""
+
+    feed: Callable[..., TopicFeed] = TopicFeed
+    publisher: Callable[[str, str], Publisher] = Publisher
+    ingest: Callable[[Settings], ingest_api.Ingest] = ingest_api.Ingest
+    follow: Callable[[str, str, RuleBook], Coroutine[Any, Any, None]] = follow
+
+
+def create_app(settings: Settings, token: str, kafka: Kafka | None = None) -> FastAPI:
+    kafka = kafka or Kafka()
     hub = Hub()
     recent = alerts_api.RecentAlerts()
     # from a little before the end: a socket's replay needs the recent alerts SQL may not have yet
-    feed = TopicFeed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember,
-                     backfill=1000)
+    feed = kafka.feed(settings.bootstrap_servers, settings.topics.alerts, hub, transform=recent.remember,
+                      backfill=1000)
     conversation_hub = Hub()
-    conversation_feed = TopicFeed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
-                                  transform=conversations_api.without_transcript)
-    store = AppStore(settings.database_url)
+    conversation_feed = kafka.feed(settings.bootstrap_servers, settings.topics.conversations, conversation_hub,
+                                   transform=conversations_api.without_transcript)
+    store = Database(settings.database_url)
     workers = Workers(settings.worker_urls, settings.partitions)
     book = RuleBook(initial_ruleset(store))  # for per-shop rubrics; follows chat.rules like the workers
     auth = Auth(store, token)
-    connections = Connections(store.live_sessions)
+    connections = Connections(store.sessions.live)
     guard = LoginGuard()
-    publisher = Publisher(settings.bootstrap_servers, settings.topics.rules)
-    action_publisher = Publisher(settings.bootstrap_servers, settings.topics.alert_actions)
+    publisher = kafka.publisher(settings.bootstrap_servers, settings.topics.rules)
+    action_publisher = kafka.publisher(settings.bootstrap_servers, settings.topics.alert_actions)
     # claims and resolutions reach every dashboard through the same hub as the alerts
-    action_feed = TopicFeed(settings.bootstrap_servers, settings.topics.alert_actions, hub)
-    ingest = ingest_api.Ingest(settings)  # POST /api/events: its own producer, started below
+    action_feed = kafka.feed(settings.bootstrap_servers, settings.topics.alert_actions, hub)
+    ingest = kafka.ingest(settings)  # POST /api/events: its own producer, started below
     sources = ingest_api.SourceResolver(store, auth, book)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         install_log_redaction()  # after uvicorn configured its loggers
-        await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
+        await asyncio.get_running_loop().run_in_executor(None, store.upgrade)
         connections.start()
         feed.start()
         conversation_feed.start()
         action_feed.start()
         await ingest.start()
-        follower = asyncio.create_task(follow(settings.bootstrap_servers, settings.topics.rules, book))
+        follower = asyncio.create_task(kafka.follow(settings.bootstrap_servers, settings.topics.rules, book))
         try:
             yield
         finally:
@@ -101,6 +115,8 @@ def create_app(settings: Settings, token: str) -> FastAPI:
 
     app = FastAPI(title="zhijian", lifespan=lifespan)
     app.add_middleware(SecurityHeaders)
+
+    store_errors.install(app)  # the store's refusals, by kind: 404, 409 or 422
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -133,6 +149,7 @@ def create_app(settings: Settings, token: str) -> FastAPI:
     app.include_router(check_api.router(book, auth, sources))
     app.include_router(export_api.router(store, auth))
     app.include_router(floor.router(store, auth))
+    app.include_router(search_api.router(store.search))
     app.include_router(metrics_api.router({"alerts": hub, "conversations": conversation_hub},
                                           {"alerts": feed, "conversations": conversation_feed, "actions": action_feed},
                                           workers))

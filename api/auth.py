@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request, status
 
-from zhijian.store.users import Principal, UserStore
+from zhijian.store.database import Database
+from zhijian.store.users import Principal
 
 POLICY_VIOLATION = 1008
 SIGNED_OUT = 4401  # a socket whose session ended (logout, expiry, password change, user disabled)
@@ -98,7 +99,7 @@ class TicketBook:
 
 
 class Auth:
-    def __init__(self, users: UserStore | None, admin_token: str) -> None:
+    def __init__(self, users: Database | None, admin_token: str) -> None:
         if not admin_token:
             raise ValueError("an admin token is required")
         self.users = users
@@ -110,7 +111,7 @@ class Auth:
             return None
         if hmac.compare_digest(token.encode(), self._admin):
             return ADMIN
-        return self.users.principal_for(token) if self.users is not None else None
+        return self.users.sessions.principal_for(token) if self.users is not None else None
 
     def require(self, request: Request) -> Principal:
         """FastAPI dependency (sync: runs in the thread pool, the session lookup is a query)."""

@@ -23,7 +23,7 @@ from detectors.timing_policy import TimingPolicy
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, replay
 from zhijian.core.alerts import iso_from_ms
 from zhijian.core.settings import Settings
-from zhijian.store.quality import QualityStore
+from zhijian.store.database import Database
 from zhijian.store.users import Principal
 
 
@@ -61,7 +61,7 @@ def unavailable(exc: WorkerUnavailable) -> HTTPException:
                          headers={"Retry-After": str(exc.retry_after_s)})
 
 
-def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: RuleBook,
+def router(settings: Settings, store: Database, auth: Auth, hub: Hub, book: RuleBook,
            workers: Workers | None = None) -> APIRouter:
     owners = workers or Workers(settings.worker_urls, settings.partitions)
     api = APIRouter()
@@ -80,13 +80,13 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
                 ("agent_id" in scope and agent_id not in (None, scope["agent_id"])):
             return {"conversations": []}
         filters = {"agent_id": agent_id, "team_id": team_id, **scope}
-        rows = await asyncio.to_thread(lambda: store.list_conversations(status=status, limit=limit, **filters))
+        rows = await asyncio.to_thread(lambda: store.conversations.find(status=status, limit=limit, **filters))
         return {"conversations": rows}
 
     @api.get("/api/conversations/{conversation_id}", response_model=ConversationOut, responses=errors(401, 403, 404))
     async def get_conversation(conversation_id: Annotated[str, id_path("conversation id")],
                                who: Principal = viewer) -> dict[str, Any]:
-        stored = await asyncio.to_thread(store.get_conversation, conversation_id)
+        stored = await asyncio.to_thread(store.conversations.get, conversation_id)
         body: dict[str, Any] | None = None
         if stored is None or stored.get("status") != "closed":
             # live from the worker that owns the conversation's partition; 503 (retry) while nobody can
@@ -107,7 +107,7 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
             body = stored
             body["source"] = "stored"
         in_scope(who, body)
-        messages = await asyncio.to_thread(store.transcript, conversation_id)
+        messages = await asyncio.to_thread(store.messages.transcript, conversation_id)
         return with_transcript(body, messages, book.detector(body.get("shop_id")).timing)
 
     @api.websocket("/ws/conversations")
@@ -116,7 +116,7 @@ def router(settings: Settings, store: QualityStore, auth: Auth, hub: Hub, book: 
         who = await websocket_user(websocket, auth)
         if who is None:
             return
-        waiting = await asyncio.to_thread(lambda: store.list_conversations(status="waiting", limit=1000, **who.scope))
+        waiting = await asyncio.to_thread(lambda: store.conversations.find(status="waiting", limit=1000, **who.scope))
         state = websocket.app.state
         await serve(websocket, hub, state.connections, who, heartbeat=state.conversation_heartbeat,
                     initial=[json.dumps(row, ensure_ascii=False) for row in waiting], visible=visible_to(who))

@@ -22,7 +22,7 @@ from detectors.rubric import rubric_of
 from zhijian.reports.rollup import KPI_COLUMNS, LABEL_COLUMNS
 from zhijian.reports.xlsx import alerts_sheet, scoreboard_sheet, workbook_bytes
 from zhijian.scoring import kpi
-from zhijian.store.claims import ClaimStore
+from zhijian.store.database import Database
 from zhijian.store.users import Principal
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -39,7 +39,7 @@ def _download(data: bytes, name: str) -> Response:
     return Response(data, media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-def router(store: ClaimStore, auth: Auth) -> APIRouter:
+def router(store: Database, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/export")
     viewer = Depends(auth.allowed("view"))
     floor = rubric_of(load_ruleset().rubric)
@@ -48,8 +48,8 @@ def router(store: ClaimStore, auth: Auth) -> APIRouter:
     async def alerts(who: Principal = viewer, since_ms: EpochMs = None, before_ms: EpochMs = None,
                      limit: Annotated[int, Query(ge=1, le=20_000)] = 5000) -> Response:
         def build() -> bytes:
-            rows = store.recent_alerts(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
-            states = store.actions_for([r["alert_id"] for r in rows])
+            rows = store.alerts.recent(limit=limit, before_ms=before_ms, since_ms=since_ms, **who.scope)
+            states = store.claims.for_alerts([r["alert_id"] for r in rows])
             for row in rows:
                 if row["alert_id"] in states:
                     row["action"] = states[row["alert_id"]]
@@ -62,11 +62,11 @@ def router(store: ClaimStore, auth: Auth) -> APIRouter:
         day = date or datetime.datetime.now(floor.zone).date().isoformat()
 
         def build() -> bytes:
-            rows = [r for r in store.scored_rows(day) if (shift is None or r["shift"] == shift) and who.sees(r)
+            rows = [r for r in store.scores.of_day(day) if (shift is None or r["shift"] == shift) and who.sees(r)
                     and (team_id is None or r["team_id"] == team_id)]
-            board = kpi.scoreboard(rows, waiting_alerts=store.waiting_alert_counts([r["conversation_id"]
+            board = kpi.scoreboard(rows, waiting_alerts=store.alerts.waiting_counts([r["conversation_id"]
                                                                                      for r in rows]),
-                                   appeals=store.appeals_between(day, day))
+                                   appeals=store.appeals.between(day, day))
             return workbook_bytes([scoreboard_sheet(board, KPI_COLUMNS, LABEL_COLUMNS)])
         return _download(await asyncio.to_thread(build), f"agents-{day}.xlsx")
 

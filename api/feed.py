@@ -28,6 +28,7 @@ class Hub:
 
     def __init__(self) -> None:
         self._subscribers: set[asyncio.Queue[str | None]] = set()
+        self.dropped = 0  # subscribers disconnected for being too slow (GET /metrics)
 
     def subscribe(self) -> asyncio.Queue[str | None]:
         queue: asyncio.Queue[str | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
@@ -48,6 +49,7 @@ class Hub:
             except asyncio.QueueFull:
                 # Too slow: drop this subscriber; None tells its sender to close.
                 self._subscribers.discard(queue)
+                self.dropped += 1
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
                 queue.put_nowait(None)

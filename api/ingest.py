@@ -33,8 +33,8 @@ from detectors import RuleBook
 from zhijian.core.contract import ChatEvent, InvalidEvent, Limits, parse_event
 from zhijian.core.ingest_mapping import MappingError, Skipped, apply_mapping, check_mapping, items_of
 from zhijian.core.settings import Settings
-from zhijian.store.base import Store
-from zhijian.store.sources import Source, source_for, token_digest
+from zhijian.store.database import Database
+from zhijian.store.sources import Source, token_digest
 
 log = logging.getLogger(__name__)
 SOURCE_CACHE_S = 30.0
@@ -280,7 +280,7 @@ class Ingest:
 class SourceResolver:
     """Token → ingest source (cached briefly: a callback platform posts many times a second)."""
 
-    def __init__(self, store: Store, auth: Auth, book: RuleBook | None) -> None:
+    def __init__(self, store: Database, auth: Auth, book: RuleBook | None) -> None:
         self.store, self.auth, self.book = store, auth, book
         self._cache: dict[str, tuple[float, Source]] = {}
 
@@ -306,7 +306,7 @@ class SourceResolver:
         if cached is not None and now - cached[0] < SOURCE_CACHE_S:
             source = cached[1]
         else:
-            found = source_for(self.store, token) if token.startswith("src_") else None
+            found = self.store.sources.for_token(token) if token.startswith("src_") else None
             if found is None:
                 principal = self.auth.principal(token)
                 return Source("admin", None, admin=True) if principal is not None and principal.role == "admin" \

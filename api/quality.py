@@ -8,7 +8,7 @@ import asyncio
 import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Auth, in_scope, not_found
@@ -27,7 +27,7 @@ from api.schemas import (
 from detectors import RuleBook, load_ruleset
 from detectors.rubric import rubric_of
 from zhijian.scoring import kpi, rubric_lookup
-from zhijian.store.quality import AppealError, QualityStore
+from zhijian.store.database import Database
 from zhijian.store.users import Principal
 
 DAY = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day, default today")]
@@ -49,21 +49,26 @@ class BonusIn(BaseModel):
     note: str = Field(min_length=1, max_length=2000)
 
 
-def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
+def router(store: Database, book: RuleBook, auth: Auth) -> APIRouter:
     api = APIRouter()
     rubric_for = rubric_lookup(book)
     floor = rubric_of(load_ruleset().rubric)  # days and hours on the floor's clock
+    versions = store.report_versions  # a changed result after a report: the report is re-issued
+
+    def changed(score: dict[str, Any] | None, reason: str) -> None:
+        if score is not None:
+            versions.mark_stale([str(score.get("day") or "")], reason)
 
     def today(day: str | None) -> str:
         return day or datetime.datetime.now(floor.zone).date().isoformat()
 
     def day_rows(day: str, shift: str | None, who: Principal) -> list[dict[str, Any]]:
-        rows = store.scored_rows(day)
+        rows = store.scores.of_day(day)
         return [r for r in rows if (shift is None or r["shift"] == shift) and who.sees(r)]
 
     def context(rows: list[dict[str, Any]], day: str) -> dict[str, Any]:
-        return {"waiting_alerts": store.waiting_alert_counts([r["conversation_id"] for r in rows]),
-                "appeals": store.appeals_between(day, day)}
+        return {"waiting_alerts": store.alerts.waiting_counts([r["conversation_id"] for r in rows]),
+                "appeals": store.appeals.between(day, day)}
 
     @api.get("/api/agents", response_model=ScoreboardOut, responses=errors(401, 403))
     async def agents(who: Viewer, date: DAY = None, shift: str | None = None,
@@ -88,7 +93,7 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
             if who.role == "agent" and agent_id != who.agent_id:
                 raise not_found()
             rows = [r for r in day_rows(day, shift, who) if r["agent_id"] == agent_id]
-            findings = [f for f in store.findings_for(agent_id=agent_id, limit=50) if who.sees(f)]
+            findings = [f for f in store.findings.find(agent_id=agent_id, limit=50) if who.sees(f)]
             if not rows and not findings:
                 raise not_found()
             return {"agent_id": agent_id, "date": day, "shift": shift, **kpi.summarise(rows, **context(rows, day)),
@@ -120,41 +125,34 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
     async def conversation_score(conversation_id: Annotated[str, id_path("conversation id")],
                                  who: Viewer) -> dict[str, Any]:
         def build() -> dict[str, Any]:
-            score = store.conversation_score(conversation_id)
+            score = store.scores.get(conversation_id)
             if score is None:
                 raise not_found()
             in_scope(who, score)
-            return {**score, "findings": store.findings_for(conversation_id=conversation_id),
-                    "audit": store.audit_trail(conversation_id)}
+            return {**score, "findings": store.findings.find(conversation_id=conversation_id),
+                    "audit": store.audit.trail(conversation_id)}
         return await asyncio.to_thread(build)
 
     @api.post("/api/findings/{finding_id}/appeals", status_code=201, response_model=AppealOut,
               responses=errors(401, 403, 404, 409))
     async def open_appeal(finding_id: Annotated[str, id_path("finding id", 32)], body: AppealIn,
                           who: Appealer) -> dict[str, Any]:
-        finding = await asyncio.to_thread(lambda: store.findings_for_id(finding_id))
+        finding = await asyncio.to_thread(lambda: store.findings.get(finding_id))
         if finding is None:
             raise not_found()
         in_scope(who, finding)  # an agent appeals only their own findings
         agent_id = who.agent_id if who.role == "agent" else (body.agent_id or finding["agent_id"] or who.username)
-        try:
-            return await asyncio.to_thread(lambda: store.open_appeal(
-                finding_id, agent_id=str(agent_id), reason=body.reason, evidence=body.evidence, rubric_for=rubric_for))
-        except AppealError as exc:
-            if "no finding" in str(exc):
-                raise not_found() from None
-            raise HTTPException(status_code=409, detail=str(exc)) from None
+        return await asyncio.to_thread(lambda: store.appeals.open(
+            finding_id, agent_id=str(agent_id), reason=body.reason, evidence=body.evidence, rubric_for=rubric_for))
 
     @api.post("/api/appeals/{appeal_id}/decision", response_model=AppealOut, responses=errors(401, 403, 404, 409))
     async def decide(appeal_id: Annotated[str, id_path("appeal id", 36)], body: DecisionIn,
                      who: Decider) -> dict[str, Any]:
-        try:
-            return await asyncio.to_thread(lambda: store.decide_appeal(
-                appeal_id, accept=body.accept, reviewer=who.username, note=body.note, rubric_for=rubric_for))
-        except AppealError as exc:
-            if "no appeal" in str(exc):
-                raise not_found() from None
-            raise HTTPException(status_code=409, detail=str(exc)) from None
+        decided = await asyncio.to_thread(lambda: store.appeals.decide(
+            appeal_id, accept=body.accept, reviewer=who.username, note=body.note, rubric_for=rubric_for))
+        if body.accept:
+            await asyncio.to_thread(changed, decided.get("score"), f"appeal {appeal_id} accepted")
+        return decided
 
     @api.get("/api/appeals", response_model=AppealsOut, responses=errors(401, 403))
     async def list_appeals(who: Viewer, status: Literal["open", "accepted", "rejected"] | None = None,
@@ -164,8 +162,8 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
 
         def build() -> list[dict[str, Any]]:
             out = []
-            for appeal in store.list_appeals(status=status, agent_id=agent_id):
-                finding = store.findings_for_id(appeal["finding_id"]) or {}
+            for appeal in store.appeals.find(status=status, agent_id=agent_id):
+                finding = store.findings.get(appeal["finding_id"]) or {}
                 if who.sees({"team_id": finding.get("team_id"), "agent_id": appeal["agent_id"]}):
                     out.append({**appeal, "label": finding.get("label"), "matched": finding.get("matched"),
                                 "team_id": finding.get("team_id"), "message_id": finding.get("message_id")})
@@ -176,14 +174,15 @@ def router(store: QualityStore, book: RuleBook, auth: Auth) -> APIRouter:
               responses=errors(401, 403, 404))
     async def bonus(conversation_id: Annotated[str, id_path("conversation id")], body: BonusIn,
                     who: Rewarder) -> dict[str, Any]:
-        score = await asyncio.to_thread(lambda: store.award_bonus(
+        score = await asyncio.to_thread(lambda: store.scores.award_bonus(
             conversation_id, points=body.points, note=body.note, reviewer=who.username, rubric_for=rubric_for))
         if score is None:
             raise not_found()
+        await asyncio.to_thread(changed, score, f"亮点 on {conversation_id}")
         return score
 
     @api.get("/api/audit", response_model=AuditOut, responses=errors(401, 403))
     async def audit_trail(_: Decider, subject: Annotated[str | None, Query(max_length=128)] = None) -> dict[str, Any]:
-        return {"entries": await asyncio.to_thread(store.audit_trail, subject)}
+        return {"entries": await asyncio.to_thread(store.audit.trail, subject)}
 
     return api

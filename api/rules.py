@@ -19,7 +19,7 @@ from api.publisher import Publisher
 from api.schemas import RuleHistoryOut, RulesOut, RulesSaved, errors
 from detectors import RuleSetError, load_ruleset, parse_ruleset
 from detectors.ruleset import with_revision
-from zhijian.store.base import Store
+from zhijian.store.database import Database
 
 
 def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str]:
@@ -28,11 +28,11 @@ def _stamp(document: dict[str, Any], revision: int) -> tuple[dict[str, Any], str
     return final, ruleset.digest
 
 
-def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
+def router(store: Database, publisher: Publisher, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/api/rules")
 
     def current() -> dict[str, Any]:
-        document = store.latest_ruleset()
+        document = store.rulesets.latest()
         ruleset = parse_ruleset(document) if document else load_ruleset()
         return {"revision": ruleset.revision, "version": ruleset.version, "digest": ruleset.digest,
                 "document": dict(ruleset.document)}
@@ -52,7 +52,7 @@ def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
                                                           "input": None}]) from None
         created_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         revision, final = await asyncio.to_thread(
-            store.save_ruleset, document, author=who.username, created_at=created_at, make=_stamp
+            store.rulesets.save, document, author=who.username, created_at=created_at, make=_stamp
         )
         await publisher.publish("ruleset", final)
         ruleset = parse_ruleset(final)
@@ -60,6 +60,6 @@ def router(store: Store, publisher: Publisher, auth: Auth) -> APIRouter:
 
     @api.get("/history", response_model=RuleHistoryOut, responses=errors(401, 403))
     async def history(_: Viewer) -> dict[str, Any]:
-        return {"revisions": await asyncio.to_thread(store.ruleset_history)}
+        return {"revisions": await asyncio.to_thread(store.rulesets.history)}
 
     return api

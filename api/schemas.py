@@ -209,3 +209,25 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "a component this answer needs is down",
     }
     return {code: {"model": ErrorOut, "description": meaning[code]} for code in codes}
+
+
+class SearchHitOut(BaseModel):
+    """One conversation found, with its newest matching message (none when only its id matched)."""
+    conversation_id: str
+    last_match_ms: int = Field(description="the newest matching message's time (the paging key)")
+    matches: int = Field(description="messages whose text matched")
+    shop_id: str | None
+    team_id: str | None
+    agent_id: str | None
+    status: str | None
+    opened_ms: int | None
+    message_id: str | None
+    ts_ms: int | None
+    sender: str | None
+    excerpt: str | None = Field(description="the matching message around the match")
+    match: list[int] | None = Field(description="[start, end) of the match inside excerpt")
+
+
+class SearchOut(BaseModel):
+    results: list[SearchHitOut]
+    next_before: str | None = Field(description="pass as before= for the next page; null: no more")

@@ -17,7 +17,7 @@ from api.deps import CurrentUser, UserAdmin, id_path
 from api.login_guard import LoginGuard, TooManyAttempts
 from api.schemas import LoginOut, TicketOut, UserChangeOut, UserOut, UsersOut, errors
 from zhijian.core.passwords import MAX_LENGTH, MIN_LENGTH
-from zhijian.store.users import UnknownUser, UserError, UserExists, UserStore
+from zhijian.store.database import Database
 
 
 class LoginIn(BaseModel):
@@ -49,7 +49,7 @@ def unprocessable(message: str, field: str) -> HTTPException:
                                                    "input": None}])
 
 
-def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginGuard) -> APIRouter:
+def router(users: Database, auth: Auth, connections: Connections, guard: LoginGuard) -> APIRouter:
     api = APIRouter()
 
     @api.post("/api/login", response_model=LoginOut, responses=errors(401, 429))
@@ -57,7 +57,7 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
         address = request.client.host if request.client else "unknown"
         try:
             guard.check(body.username, address)
-            result = await guard.run(lambda: users.login(body.username, body.password))
+            result = await guard.run(lambda: users.sessions.login(body.username, body.password))
         except TooManyAttempts as exc:
             return too_many(exc)
         guard.record(body.username, address, ok=result is not None)
@@ -70,7 +70,7 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
     async def logout(request: Request) -> Response:
         token = token_from(request.headers)
         if token:
-            ended = await asyncio.to_thread(users.logout, token)
+            ended = await asyncio.to_thread(users.sessions.logout, token)
             auth.tickets.revoke(session=ended)
             connections.end_session(ended)
         return Response(status_code=204)
@@ -86,20 +86,16 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
 
     @api.get("/api/users", response_model=UsersOut, responses=errors(401, 403))
     async def list_users(_: UserAdmin) -> dict[str, Any]:
-        return {"users": [u.as_dict() for u in await asyncio.to_thread(users.list_users)]}
+        return {"users": [u.as_dict() for u in await asyncio.to_thread(users.users.all)]}
 
     @api.post("/api/users", status_code=201, response_model=UserOut, responses=errors(401, 403, 409, 429))
     async def add_user(body: UserIn, _: UserAdmin) -> dict[str, Any]:
         try:
-            who = await guard.run(lambda: users.add_user(
+            who = await guard.run(lambda: users.users.add(
                 body.username, body.password, role=body.role, team_id=body.team_id, agent_id=body.agent_id,
                 display_name=body.display_name))
         except TooManyAttempts as exc:
             raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from None
-        except UserExists as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
-        except UserError as exc:
-            raise unprocessable(str(exc), "password" if "password" in str(exc) else "team_id") from None
         return who.as_dict()
 
     @api.patch("/api/users/{username}", response_model=UserChangeOut, responses=errors(401, 403, 404, 429))
@@ -109,15 +105,11 @@ def router(users: UserStore, auth: Auth, connections: Connections, guard: LoginG
         try:
             if body.password is not None:
                 password = body.password
-                await guard.run(lambda: users.set_password(username, password))
+                await guard.run(lambda: users.users.set_password(username, password))
             if body.disabled is not None:
-                await asyncio.to_thread(users.set_disabled, username, body.disabled)
+                await asyncio.to_thread(users.users.set_disabled, username, body.disabled)
         except TooManyAttempts as exc:
             raise HTTPException(status_code=429, detail=str(exc), headers={"Retry-After": "1"}) from None
-        except UnknownUser:
-            raise HTTPException(status_code=404, detail="not found") from None
-        except UserError as exc:
-            raise unprocessable(str(exc), "password") from None
         auth.tickets.revoke(username=username)
         closed = connections.end_user(username)
         return {"username": username, "sessions_ended": True, "sockets_closed": closed}

@@ -20,7 +20,7 @@ from bench.__main__ import events, produce_all
 from zhijian.kafka.broker import EmbeddedBroker, free_port
 
 GROUPS = [  # (label, markers in a frame's file path), checked from the innermost frame outwards
-    ("SQL persistence (worker's persist agents)", ("sqlalchemy", "sqlite", "quality_store", "storage.py",
+    ("SQL persistence (worker's persist agents)", ("sqlalchemy", "sqlite", "zhijian/store/",
                                                    "persistence.py")),
     ("detectors", ("detectors/",)),
     ("conversation engine", ("stream/engine/",)),

@@ -81,11 +81,11 @@ async function loadAudit() {
     entries.map((e) => [e.at, e.actor, e.action, e.subject, JSON.stringify(e.detail)])));
 }
 
-let wired = false;
+const view = { wired: false };  // the admin view's state: whether its forms are wired
 export function showAdmin(visible) {
   if (!visible) return;
-  if (!wired) {
-    wired = true;
+  if (!view.wired) {
+    view.wired = true;
     el("rules-save").addEventListener("click", saveRules);
     el("user-form").addEventListener("submit", addUser);
     el("u-role").replaceChildren(...ROLES.map((r) => node("option", { text: roleName(r), attrs: { value: r } })));

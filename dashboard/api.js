@@ -204,18 +204,3 @@ export function marked(text, spans) {
   out.push(document.createTextNode(text.slice(at)));
   return out;
 }
-
-export const clock = (ms) => new Date(ms).toLocaleTimeString("zh-CN", { hour12: false });
-
-// One decimal, one unit style everywhere: "12.3 秒" / "12.3 s".
-export function seconds(value) {
-  if (value === null || value === undefined || Number.isNaN(Number(value))) return "—";
-  return t("seconds", { n: Number(value).toFixed(1) });
-}
-export function wholeSeconds(value) { return t("seconds", { n: Math.max(0, Math.floor(value)) }); }
-export function oneDecimal(value) {
-  return value === null || value === undefined || Number.isNaN(Number(value)) ? "—" : Number(value).toFixed(1);
-}
-export function percent(rate) {
-  return rate === null || rate === undefined ? "—" : `${(Number(rate) * 100).toFixed(1)}%`;
-}

@@ -2,15 +2,16 @@
 import { Unauthorised, api, el, liveSocket, message, session } from "./api.js";
 import { applyTranslations, roleName, t, toggleLang } from "./i18n.js";
 import { addAlert, applyAction, relabel, render, setupFilters, setupSettings, wall } from "./wall.js";
-import { onConversation, renderBoard, resetBoard } from "./board.js";
+import { onConversation, renderBoard, resetBoard, startBoard, stopBoard } from "./board.js";
+import { setupSearch } from "./search.js";
 import { openConversation, setupConversation } from "./conversation.js";
 import { showScores } from "./scores.js";
 import { adminAllowed, showAdmin } from "./admin.js";
 import { reviewAllowed, showReview } from "./review.js";
 import { hideError, setupToast } from "./toast.js";
 
-const sockets = [];
-const socketStates = new Map();  // socket name → connecting | live | interrupted
+// The shell's state: the live sockets of this sign-in and what each reports.
+const shell = { sockets: [], socketStates: new Map() /* socket name → connecting | live | interrupted */ };
 
 function setStatus(state) {
   const status = el("status");
@@ -22,19 +23,21 @@ function setStatus(state) {
 }
 
 function socketState(name, state) {
-  socketStates.set(name, state);
-  const states = [...socketStates.values()];
+  shell.socketStates.set(name, state);
+  const states = [...shell.socketStates.values()];
   setStatus(states.includes("interrupted") ? "interrupted" : states.every((s) => s === "live") ? "live" : "connecting");
 }
 
 function showLogin(text) {
-  for (const socket of sockets.splice(0)) socket.stop();
-  socketStates.clear();
+  for (const socket of shell.sockets.splice(0)) socket.stop();
+  shell.socketStates.clear();
   session.token = "";
   session.user = null;
   localStorage.removeItem("zhijian.token");
   sessionStorage.removeItem("zhijian.token");
-  for (const id of ["wall", "scores", "admin", "review", "tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = true;
+  for (const id of ["wall", "scores", "admin", "review", "tabs", "logout", "who", "sound-toggle", "settings-open", "search"]) el(id).hidden = true;
+  stopBoard();
+  search.clear();
   el("login").hidden = false;
   el("login-error").textContent = text || "";
   if (el("conversation").open) el("conversation").close();
@@ -76,7 +79,8 @@ async function start() {
     return;
   }
   el("login").hidden = true;
-  for (const id of ["tabs", "logout", "who", "sound-toggle", "settings-open"]) el(id).hidden = false;
+  for (const id of ["tabs", "logout", "who", "sound-toggle", "settings-open", "search"]) el(id).hidden = false;
+  startBoard();
   const u = session.user;
   el("who").textContent = `${u.display_name} · ${roleName(u.role)}${u.team_id ? ` · ${u.team_id}` : ""}`;
   el("who").dataset.role = u.role;
@@ -87,7 +91,7 @@ async function start() {
   el("alerts-loading").hidden = false;
   try { await loadRecent(); } catch (err) { console.warn("initial load failed", message(err)); }
   el("alerts-loading").hidden = true;
-  sockets.push(liveSocket("/ws/alerts", {
+  shell.sockets.push(liveSocket("/ws/alerts", {
     onMessage: (m, { replay }) => { if (m && m.kind === "action") applyAction(m); else addAlert(m, !replay); },
     // a server that replays from our cursor needs no reload; otherwise catch up over REST
     onOpen: ({ resumed }) => {
@@ -96,7 +100,7 @@ async function start() {
     onState: (state) => socketState("alerts", state),
     onRefused: refused,
   }));
-  sockets.push(liveSocket("/ws/conversations", {
+  shell.sockets.push(liveSocket("/ws/conversations", {
     onMessage: onConversation,
     onOpen: resetBoard,  // the server sends the waiting list first
     onState: (state) => socketState("conversations", state),
@@ -148,14 +152,15 @@ setupFilters();
 setupSettings();
 setupToast();
 setupConversation();
+const search = setupSearch();
 // The operator's direct link: /#token=… (a fragment never reaches the server or its logs); ?token= still read.
 // A link opened in a tab that is already on the page only changes the fragment: hashchange.
 function tokenFromAddress() {
   const fromHash = /^#token=(.+)$/.exec(location.hash);
   const token = fromHash ? decodeURIComponent(fromHash[1]) : new URLSearchParams(location.search).get("token");
   if (!token) return false;
-  for (const socket of sockets.splice(0)) socket.stop();
-  socketStates.clear();
+  for (const socket of shell.sockets.splice(0)) socket.stop();
+  shell.socketStates.clear();
   session.token = token;
   localStorage.setItem("zhijian.token", token);
   history.replaceState(null, "", "/");

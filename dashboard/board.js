@@ -1,22 +1,45 @@
 // The waiting board: conversations whose customer has waited long enough to show, longest first. Each card
 // is a link (keyboard reachable) with the customer's last message, the shop, the agent, and 顾客可能已离开 once
 // the customer has been quiet longer than the shop's customer_gone_after_s. Cards are updated in place.
-import { el, node, wholeSeconds } from "./api.js";
+import { el, node } from "./api.js";
+import { wholeSeconds } from "./format.js";
 import { t } from "./i18n.js";
 import { openConversation } from "./conversation.js";
 
-const board = new Map();   // conversation_id → snapshot
-const cards = new Map();   // conversation_id → li
+// The view's state, in one place: what is waiting, the card built for each, the clock that ticks the seconds.
+const state = {
+  waiting: new Map(),  // conversation_id → snapshot
+  cards: new Map(),    // conversation_id → li (dropped with its conversation, here where the state changes)
+  ticker: null,        // the 1 s tick while the board is shown (startBoard / stopBoard)
+};
 
-export function resetBoard() { board.clear(); renderBoard(); }
+function forget(id) {
+  state.waiting.delete(id);
+  state.cards.get(id)?.remove();
+  state.cards.delete(id);
+}
+
+export function resetBoard() {
+  for (const id of [...state.waiting.keys()]) forget(id);
+  renderBoard();
+}
 
 export function onConversation(c) {
   if (!c || typeof c !== "object" || !c.conversation_id) return;
-  const known = board.get(c.conversation_id);
+  const known = state.waiting.get(c.conversation_id);
   if (known && (known.version || 0) > (c.version || 0)) return;  // an older snapshot arriving late
-  if (c.status === "waiting" && c.waiting_since_ms) board.set(c.conversation_id, c);
-  else board.delete(c.conversation_id);
+  if (c.status === "waiting" && c.waiting_since_ms) state.waiting.set(c.conversation_id, c);
+  else forget(c.conversation_id);
   renderBoard();
+}
+
+// The waited seconds tick while the board is on screen (a signed-in session); nothing runs at import.
+export function startBoard() {
+  if (state.ticker === null) state.ticker = setInterval(() => { if (state.waiting.size) renderBoard(); }, 1000);
+}
+export function stopBoard() {
+  clearInterval(state.ticker);
+  state.ticker = null;
 }
 
 function gone(c, now) {
@@ -31,7 +54,7 @@ function build(id) {
     node("span", { className: "said" }), node("span", { className: "gone" }), node("span", { className: "mono conv" }));
   link.addEventListener("click", (event) => { event.preventDefault(); openConversation(id); });
   const li = node("li", { attrs: { "data-conversation-id": id } }, link);
-  cards.set(id, li);
+  state.cards.set(id, li);
   return li;
 }
 
@@ -39,13 +62,13 @@ function set(element, text) { if (element.textContent !== text) element.textCont
 
 export function renderBoard() {
   const now = Date.now();
-  const items = [...board.values()].sort((a, b) => a.waiting_since_ms - b.waiting_since_ms);
+  const items = [...state.waiting.values()].sort((a, b) => a.waiting_since_ms - b.waiting_since_ms);
   const list = el("waiting");
   const focused = document.activeElement;
   let at = list.firstChild;
   const wanted = new Set();
   for (const c of items) {
-    const li = cards.get(c.conversation_id) || build(c.conversation_id);
+    const li = state.cards.get(c.conversation_id) || build(c.conversation_id);
     wanted.add(li);
     const isGone = gone(c, now);
     li.dataset.level = String(c.waiting_level || 0);
@@ -61,12 +84,9 @@ export function renderBoard() {
     if (li === at) at = at.nextSibling;
     else list.insertBefore(li, at);
   }
-  for (const [id, li] of cards) {
-    if (!wanted.has(li)) { li.remove(); cards.delete(id); }
-  }
+  for (const li of [...list.children]) if (!wanted.has(li)) li.remove();
   if (focused && focused !== document.activeElement && focused.isConnected) focused.focus({ preventScroll: true });
   el("waiting-count").textContent = String(items.length);
   el("waiting-empty").hidden = items.length > 0;
 }
 
-setInterval(() => { if (board.size) renderBoard(); }, 1000);

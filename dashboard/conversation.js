@@ -1,13 +1,16 @@
 // One conversation: the transcript with flagged spans, each answer's response time, the live waiting
 // timer, the message an alert or an appeal points at (scrolled to and highlighted), the score with its
 // breakdown and deductions once scored, and the floor's notes on its alerts.
-import { api, clock, el, marked, message, node, oneDecimal, percent, seconds, session, wholeSeconds } from "./api.js";
+import { api, el, marked, message, node, session } from "./api.js";
+import { clock, oneDecimal, percent, seconds, wholeSeconds } from "./format.js";
 import { itemName, ruleName, sectionName, t } from "./i18n.js";
 import { showError } from "./toast.js";
+import { ask } from "./ask.js";
 
 const FATAL = ["banned_word", "forbidden_phrase", "pii_leak"];  // the rubric's fatal labels (seed)
-let timer = null;
-let opened = null;  // the conversation id shown now (a slow answer for an older one is dropped)
+// The view's state: the conversation shown now (a slow answer for an older one is dropped) and the timer
+// that ticks its waiting time while it is open (started on open, stopped on close).
+const view = { opened: null, timer: null };
 
 function meta(c) {
   const m = c.metrics || {};
@@ -45,16 +48,17 @@ function line(m, focus, notes) {
 }
 
 // 亮点: QA adds up to the rubric's bonus for a conversation handled well (the server caps and rescores)
-async function awardBonus(conversationId) {
-  const points = Number(window.prompt(t("bonus_points"), "5"));
-  if (!Number.isInteger(points) || points < 0) return;
-  const note = (window.prompt(t("bonus_note")) || "").trim();
-  if (!note) return;
+async function awardBonus(conversationId, answered = null) {
+  const answer = answered || await ask({ title: t("bonus_award"), ok: t("bonus_award"), fields: [
+    { name: "points", type: "integer", label: t("bonus_points"), value: 5, required: true, min: 0, max: 10 },
+    { name: "note", type: "textarea", label: t("bonus_note"), required: true, maxLength: 2000 }] });
+  if (answer === null) return;
+  const { points, note } = answer;
   try {
     await api(`/api/conversations/${encodeURIComponent(conversationId)}/bonus`, { method: "POST", body: { points, note } });
     scorePanel(await api(`/api/conversations/${encodeURIComponent(conversationId)}/score`), conversationId);
   } catch (err) {
-    showError(t("action_failed", { why: message(err) }), () => awardBonus(conversationId));
+    showError(t("action_failed", { why: message(err) }), () => awardBonus(conversationId, answer));
   }
 }
 
@@ -105,8 +109,8 @@ function notesPanel(alerts) {
 
 export async function openConversation(conversationId, focusMessageId, { withScore = true } = {}) {
   const dialog = el("conversation");
-  opened = conversationId;
-  clearInterval(timer);
+  view.opened = conversationId;
+  clearInterval(view.timer);
   el("conv-title").textContent = `${t("conversation")} ${conversationId}`;
   el("conv-meta").textContent = t("loading");
   el("conv-score").hidden = true;
@@ -123,26 +127,26 @@ export async function openConversation(conversationId, focusMessageId, { withSco
       api(`/api/conversations/${encodeURIComponent(conversationId)}/alerts`).then((b) => b.alerts).catch(() => []),
     ]);
   } catch (err) {
-    if (opened !== conversationId) return;
+    if (view.opened !== conversationId) return;
     dialog.removeAttribute("aria-busy");
     el("conv-meta").textContent = message(err);
     showError(message(err), () => openConversation(conversationId, focusMessageId, { withScore }));
     return;
   }
-  if (opened !== conversationId) return;
+  if (view.opened !== conversationId) return;
   dialog.removeAttribute("aria-busy");
   el("conv-title").textContent = `${t("conversation")} ${c.conversation_id}`;
   el("conv-meta").textContent = meta(c);
   if (withScore) scorePanel(score, c.conversation_id);
   const notes = notesPanel(alerts);
   el("conv-transcript").replaceChildren(...(c.transcript || []).map((m) => line(m, focusMessageId, notes)));
-  if (c.waiting_since_ms) timer = setInterval(() => { el("conv-meta").textContent = meta(c); }, 1000);
+  if (c.waiting_since_ms) view.timer = setInterval(() => { el("conv-meta").textContent = meta(c); }, 1000);
   el("conv-transcript").querySelector(".focus")?.scrollIntoView({ block: "center" });
   el("conv-close").focus({ preventScroll: true });
 }
 
 export function setupConversation() {
-  const close = () => { clearInterval(timer); opened = null; el("conversation").close(); };
+  const close = () => { clearInterval(view.timer); view.opened = null; el("conversation").close(); };
   el("conv-close").onclick = close;
-  el("conversation").addEventListener("close", () => { clearInterval(timer); opened = null; });
+  el("conversation").addEventListener("close", () => { clearInterval(view.timer); view.opened = null; });
 }

@@ -58,6 +58,12 @@ const STRINGS = {
     review_points: "{score} 分", review_appeal_until: "坐席可申诉至 {at}",
     review_active: "待确认", review_review: "模型存疑", review_appealed: "申诉中", review_dismissed: "申诉通过",
     review_upheld: "申诉驳回",
+    ok: "确定", cancel: "取消", save: "保存", field_required: "请填写此项", field_integer: "请输入整数",
+    field_integer_range: "请输入 {min}–{max} 之间的整数", field_too_long: "最多 {n} 个字",
+    note_title: "添加备注", appeal_submit: "提交申诉", accept_title: "通过申诉", reject_title: "驳回申诉",
+    search: "搜索", search_label: "搜索会话", search_placeholder: "会话号、订单号或关键词",
+    search_none: "没有找到匹配的会话", search_more: "更多结果", search_count: "找到 {n} 个会话",
+    search_matches: "{n} 条消息匹配", search_id_match: "会话号匹配", search_close: "清除搜索",
   },
   en: {
     title: "zhijian", subtitle: "live QA", offline: "offline", live: "live", connecting: "connecting…",
@@ -120,6 +126,13 @@ const STRINGS = {
     review_appeal_until: "the agent may appeal until {at}",
     review_active: "to decide", review_review: "held back", review_appealed: "under appeal",
     review_dismissed: "appeal accepted", review_upheld: "appeal rejected",
+    ok: "OK", cancel: "Cancel", save: "Save", field_required: "Please fill this in", field_integer: "Enter a whole number",
+    field_integer_range: "Enter a whole number from {min} to {max}", field_too_long: "At most {n} characters",
+    note_title: "Add a note", appeal_submit: "Submit appeal", accept_title: "Accept the appeal",
+    reject_title: "Reject the appeal",
+    search: "Search", search_label: "Search conversations", search_placeholder: "Conversation, order number or keyword",
+    search_none: "No conversation matches", search_more: "More results", search_count: "{n} conversations found",
+    search_matches: "{n} matching messages", search_id_match: "conversation id matches", search_close: "Clear search",
   },
 };
 

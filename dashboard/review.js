@@ -1,10 +1,12 @@
 // The 人工质检 tab (QA): the day's sample, one conversation at a time — confirm or reject each finding, add a
 // manual one from the scorecard's labels, score the human items, sign off (结果确认). DOM nodes only.
-import { ApiError, api, el, message, node, oneDecimal, session } from "./api.js";
+import { ApiError, api, el, message, node, session } from "./api.js";
+import { oneDecimal } from "./format.js";
 import { ruleName, sectionName, t } from "./i18n.js";
 
-let current = null;  // the conversation on screen
-let queueAsked = 0;  // the latest queue request: older answers are dropped
+// The review view's state: the conversation on screen, the latest queue request (older answers are dropped),
+// whether the buttons are wired.
+const view = { current: null, queueAsked: 0, wired: false };
 
 // QA works the queue; an agent sees their own signed-off results here (read-only) and appeals from the scores tab
 export function reviewAllowed() { return session.can("decide_appeal") || session.user?.role === "agent"; }
@@ -17,15 +19,15 @@ async function loadQueue() {
   const out = el("review-status");
   out.textContent = "";
   const date = el("r-date").value;  // empty: the server's today on the floor's clock
-  const asked = ++queueAsked;
+  const asked = ++view.queueAsked;
   if (!reviewer()) {  // an agent: their signed-off results, every day
     const mine = await api("/api/review/results");
-    if (asked !== queueAsked) return;
+    if (asked !== view.queueAsked) return;
     renderQueue(mine.results.map((r) => ({ ...r, reasons: [r.day], pending_items: [], status: "signed_off" })));
     return;
   }
   const body = await api(`/api/review/queue${date ? `?date=${encodeURIComponent(date)}` : ""}`);
-  if (asked !== queueAsked) return;  // a newer request (another date) is on its way
+  if (asked !== view.queueAsked) return;  // a newer request (another date) is on its way
   if (!el("r-date").value) el("r-date").value = body.date;
   renderQueue(body.conversations);
 }
@@ -59,7 +61,7 @@ async function act(path, body) {
     showError(err);
     return;
   }
-  await openReview(current);
+  await openReview(view.current);
   await loadQueue().catch(showError);
 }
 
@@ -82,7 +84,7 @@ function findingRow(f, signed, names) {
 }
 
 export async function openReview(conversationId) {
-  current = conversationId;
+  view.current = conversationId;
   const r = await api(`/api/review/conversations/${encodeURIComponent(conversationId)}`);
   const signed = r.status === "signed_off";
   el("review-detail").hidden = false;
@@ -118,16 +120,15 @@ export async function openReview(conversationId) {
   }
 }
 
-let wired = false;
 export function showReview(visible) {
   if (!visible) return;
-  if (!wired) {
-    wired = true;
+  if (!view.wired) {
+    view.wired = true;
     el("r-date").addEventListener("change", () => loadQueue().catch(showError));
     el("r-date").closest("label").hidden = !reviewer();
     el("rv-add").addEventListener("submit", (event) => {
       event.preventDefault();
-      act(`/api/review/conversations/${encodeURIComponent(current)}/findings`, {
+      act(`/api/review/conversations/${encodeURIComponent(view.current)}/findings`, {
         label: el("rv-label").value, note: el("rv-note").value.trim(), message_id: el("rv-message").value || null });
       el("rv-note").value = "";
     });
@@ -137,11 +138,11 @@ export function showReview(visible) {
       for (const input of el("rv-item-fields").querySelectorAll("input[data-item]")) {
         if (input.value !== "") points[input.dataset.item] = Number(input.value);
       }
-      act(`/api/review/conversations/${encodeURIComponent(current)}/items`, { points });
+      act(`/api/review/conversations/${encodeURIComponent(view.current)}/items`, { points });
     });
     el("rv-signoff").addEventListener("submit", (event) => {
       event.preventDefault();
-      act(`/api/review/conversations/${encodeURIComponent(current)}/sign-off`, { note: el("rv-signoff-note").value });
+      act(`/api/review/conversations/${encodeURIComponent(view.current)}/sign-off`, { note: el("rv-signoff-note").value });
     });
   }
   loadQueue().catch((err) => { el("review-status").textContent = message(err); });

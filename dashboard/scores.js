@@ -1,11 +1,14 @@
 // The scoreboard: live running scores per agent with a sparkline of the shift, one agent's day, and QA's
 // queue of open appeals (each opens its conversation at the message, with the score breakdown).
-import { api, el, message, node, oneDecimal, percent, seconds, session } from "./api.js";
+import { api, el, message, node, session } from "./api.js";
+import { oneDecimal, percent, seconds } from "./format.js";
 import { ruleName, sectionName, t } from "./i18n.js";
 import { openConversation } from "./conversation.js";
 import { showError } from "./toast.js";
+import { ask } from "./ask.js";
 
-let refresh = null;
+// The scoreboard view's state: the agents loaded, the sort, the 15 s refresh while the tab is shown.
+const view = { refresh: null, board: [], sortKey: "mean_score", sortDir: -1 /* best mean score first */, wired: false };
 
 function sparkline(points) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
@@ -33,9 +36,6 @@ function sparkline(points) {
   return svg;
 }
 
-let board = [];
-let sortKey = "mean_score";
-let sortDir = -1;  // best mean score first
 
 function query() {
   const params = new URLSearchParams();
@@ -45,19 +45,19 @@ function query() {
 }
 
 function sortedBoard() {
-  const value = (a) => a[sortKey];
-  return [...board].sort((a, b) => {
+  const value = (a) => a[view.sortKey];
+  return [...view.board].sort((a, b) => {
     const x = value(a), y = value(b);
     if (x === y) return String(a.agent_id).localeCompare(String(b.agent_id));
     if (x === null || x === undefined) return 1;  // no figure: last, whichever the direction
     if (y === null || y === undefined) return -1;
-    return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * sortDir;
+    return (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y))) * view.sortDir;
   });
 }
 
 function renderBoardTable() {
   for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
-    th.setAttribute("aria-sort", th.dataset.sort === sortKey ? (sortDir > 0 ? "ascending" : "descending") : "none");
+    th.setAttribute("aria-sort", th.dataset.sort === view.sortKey ? (view.sortDir > 0 ? "ascending" : "descending") : "none");
   }
   el("scoreboard").replaceChildren(...sortedBoard().map((a) => {
     const open = node("button", { className: "linkish", text: a.agent_id, attrs: { type: "button" } });
@@ -73,24 +73,23 @@ function renderBoardTable() {
     tr.addEventListener("click", (event) => { if (event.target !== open) showAgent(a.agent_id); });
     return tr;
   }));
-  el("scores-empty").hidden = board.length > 0;
+  el("scores-empty").hidden = view.board.length > 0;
 }
 
 async function load() {
   const body = await api(`/api/agents${query()}`);
   el("scores-loading").hidden = true;
-  board = body.agents;
+  view.board = body.agents;
   renderBoardTable();
 }
 
-let wired = false;
 function wire() {
-  if (wired) return;
-  wired = true;
+  if (view.wired) return;
+  view.wired = true;
   for (const th of document.querySelectorAll(".board-table th[data-sort]")) {
     th.querySelector("button").addEventListener("click", () => {
-      if (sortKey === th.dataset.sort) sortDir = -sortDir;
-      else { sortKey = th.dataset.sort; sortDir = ["agent_id", "team_id", "first_response_mean_s", "avg_response_s"].includes(sortKey) ? 1 : -1; }
+      if (view.sortKey === th.dataset.sort) view.sortDir = -view.sortDir;
+      else { view.sortKey = th.dataset.sort; view.sortDir = ["agent_id", "team_id", "first_response_mean_s", "avg_response_s"].includes(view.sortKey) ? 1 : -1; }
       renderBoardTable();
     });
   }
@@ -120,14 +119,17 @@ async function showAgent(agentId) {
       link, node("span", { className: "rt", text: t(`finding_${f.status}`) }));
     if (session.can("appeal") && f.status === "active") {
       const button = node("button", { className: "small", text: t("appeal"), attrs: { type: "button", "data-act": "appeal" } });
-      button.onclick = async () => {
-        const reason = window.prompt(t("appeal_prompt"));
-        if (!reason) return;
+      const appeal = async (answered = null) => {
+        const answer = answered || await ask({ title: t("appeal"), ok: t("appeal_submit"),
+          message: `${ruleName(f.label)} · ${f.matched || ""}`,
+          fields: [{ name: "reason", type: "textarea", label: t("appeal_prompt"), required: true, maxLength: 2000 }] });
+        if (answer === null) return;
         try {
-          await api(`/api/findings/${encodeURIComponent(f.finding_id)}/appeals`, { method: "POST", body: { reason } });
+          await api(`/api/findings/${encodeURIComponent(f.finding_id)}/appeals`, { method: "POST", body: { reason: answer.reason } });
           showAgent(agentId);
-        } catch (err) { showError(t("action_failed", { why: message(err) }), () => button.onclick()); }
+        } catch (err) { showError(t("action_failed", { why: message(err) }), () => appeal(answer)); }
       };
+      button.addEventListener("click", () => appeal());
       li.append(button);
     }
     return li;
@@ -176,14 +178,17 @@ async function loadAppeals() {
     for (const accept of [true, false]) {
       const button = node("button", { className: "small", text: t(accept ? "accept" : "reject"),
                                       attrs: { type: "button", "data-act": accept ? "accept" : "reject" } });
-      const decide = async () => {
-        const note = window.prompt(t("decision_prompt")) || "";
+      const decide = async (answered = null) => {
+        const answer = answered || await ask({ title: t(accept ? "accept_title" : "reject_title"), ok: t(accept ? "accept" : "reject"),
+          message: `${appeal.agent_id} · ${ruleName(appeal.label)}：${appeal.reason}`,
+          fields: [{ name: "note", type: "textarea", label: t("decision_prompt"), maxLength: 2000 }] });
+        if (answer === null) return;
         try {
-          await api(`/api/appeals/${encodeURIComponent(appeal.appeal_id)}/decision`, { method: "POST", body: { accept, note } });
+          await api(`/api/appeals/${encodeURIComponent(appeal.appeal_id)}/decision`, { method: "POST", body: { accept, note: answer.note } });
           await Promise.all([loadAppeals(), load()]);
-        } catch (err) { showError(t("action_failed", { why: message(err) }), decide); }
+        } catch (err) { showError(t("action_failed", { why: message(err) }), () => decide(answer)); }
       };
-      button.onclick = decide;
+      button.addEventListener("click", () => decide());
       li.append(button);
     }
     return li;
@@ -197,10 +202,10 @@ function refreshAll() {
 }
 
 export function showScores(visible) {
-  clearInterval(refresh);
+  clearInterval(view.refresh);
   if (!visible) return;
   wire();
   if (!el("scoreboard").children.length) el("scores-loading").hidden = false;
   refreshAll();
-  refresh = setInterval(refreshAll, 15000);
+  view.refresh = setInterval(refreshAll, 15000);
 }

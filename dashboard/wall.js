@@ -2,33 +2,41 @@
 // claim → note → resolve, rows updated in place (focus stays where it was), and a quiet alarm: flash and
 // sound per rule, at most once per N seconds, new critical alerts announced to screen readers, and an
 // unread count in the title while the tab is hidden.
-import { api, clock, el, marked, message, node, seconds, session, wholeSeconds } from "./api.js";
+import { api, el, marked, message, node, session } from "./api.js";
+import { clock, seconds, wholeSeconds } from "./format.js";
 import { RULE_KEYS, ruleName, severityName, t } from "./i18n.js";
 import { openConversation } from "./conversation.js";
 import { showError } from "./toast.js";
+import { ask } from "./ask.js";
 
 const MAX_ROWS = 500;
 const RANK = { critical: 3, warning: 2, info: 1 };
 const FINAL = new Set(["resolved", "false_positive"]);
 const QUIET_BY_DEFAULT = new Set(["impolite_address", "politeness_rate", "missing_greeting", "missing_closing"]);
 const SETTINGS_KEY = "zhijian.alerting";
+const NOTE_MAX = 2000;  // the API's limit on a note
 
-const rows = new Map();      // row key (conversation|message) → { key, alerts: Map(alert_id → alert), tr }
-const rowOf = new Map();     // alert_id → row key
-const actions = new Map();   // alert_id → action record (state, claimed_by, notes…)
-const teams = new Set();
-let newestTs = 0;
-let soundOn = false;
-let lastAlarm = 0;
-let unread = 0;
-let pending = null;
+// The wall's state, in one object: everything the view knows. Changed by addAlert/applyAction/reset (which
+// also evict past MAX_ROWS and add team options); render() only draws it.
+const view = {
+  rows: new Map(),     // row key (conversation|message) → { key, alerts: Map(alert_id → alert), tr }
+  rowOf: new Map(),    // alert_id → row key
+  actions: new Map(),  // alert_id → action record (state, claimed_by, notes…)
+  teams: new Set(),
+  newestTs: 0,
+  soundOn: false,
+  lastAlarm: 0,
+  unread: 0,
+  pending: null,       // the scheduled render
+  listening: false,    // the filters' listeners are on
+};
 const baseTitle = document.title;
 
 export const wall = {
-  newestTs: () => newestTs,
-  setSound(on) { soundOn = on; },
+  newestTs: () => view.newestTs,
+  setSound(on) { view.soundOn = on; },
   reset() {
-    rows.clear(); rowOf.clear(); actions.clear(); newestTs = 0; unread = 0; document.title = baseTitle;
+    view.rows.clear(); view.rowOf.clear(); view.actions.clear(); view.newestTs = 0; view.unread = 0; document.title = baseTitle;
     el("alerts").replaceChildren();
     render();
   },
@@ -68,11 +76,11 @@ function alarm(row) {
                                                      agent: alert.agent_id || "—", conv: alert.conversation_id });
   const settings = alarmSettings();
   const now = Date.now();
-  if (now - lastAlarm < settings.interval * 1000) return;  // quiet: at most once per interval
+  if (now - view.lastAlarm < settings.interval * 1000) return;  // quiet: at most once per interval
   const wanted = rules(row).map((r) => settings.rules[r] || { flash: true, sound: true });
-  const flash = wanted.some((w) => w.flash), sound = soundOn && wanted.some((w) => w.sound);
+  const flash = wanted.some((w) => w.flash), sound = view.soundOn && wanted.some((w) => w.sound);
   if (!flash && !sound) return;
-  lastAlarm = now;
+  view.lastAlarm = now;
   if (flash) {
     const top = el("top");
     top.classList.remove("alarm");
@@ -84,7 +92,7 @@ function alarm(row) {
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) { unread = 0; document.title = baseTitle; }
+  if (!document.hidden) { view.unread = 0; document.title = baseTitle; }
 });
 
 // -- the model ---------------------------------------------------------------------------------------
@@ -105,9 +113,9 @@ function rules(row) {
 const tsOf = (row) => Math.min(...[...row.alerts.values()].map((a) => a.ts_ms || 0));
 
 function stateOf(row) {
-  const records = [...row.alerts.keys()].map((id) => actions.get(id) || { state: "open" });
+  const records = [...row.alerts.keys()].map((id) => view.actions.get(id) || { state: "open" });
   if (records.every((r) => FINAL.has(r.state))) {
-    const first = actions.get(primary(row).alert_id) || records[0];
+    const first = view.actions.get(primary(row).alert_id) || records[0];
     return { state: first.state, who: first.resolved_by || first.claimed_by || "" };
   }
   const claimed = records.find((r) => r.state === "claimed" || FINAL.has(r.state));
@@ -119,7 +127,7 @@ function notesOf(row) {
   const seen = new Set();
   const out = [];
   for (const id of row.alerts.keys()) {
-    for (const n of (actions.get(id) || {}).notes || []) {
+    for (const n of (view.actions.get(id) || {}).notes || []) {
       const key = `${n.by}|${n.at}|${n.text}`;
       if (!seen.has(key)) { seen.add(key); out.push(n); }
     }
@@ -130,48 +138,49 @@ function notesOf(row) {
 // fresh: it arrived live (not from a reload or a replay after a reconnect)
 export function addAlert(alert, fresh) {
   if (!alert || typeof alert !== "object" || !alert.alert_id || !alert.conversation_id) return;
-  const key = rowOf.get(alert.alert_id) || keyOf(alert);
-  const row = rows.get(key) || { key, alerts: new Map(), tr: null };
+  const key = view.rowOf.get(alert.alert_id) || keyOf(alert);
+  const row = view.rows.get(key) || { key, alerts: new Map(), tr: null };
   const known = row.alerts.get(alert.alert_id);
   if (known && (known.revision || 0) >= (alert.revision || 0)) return;  // de-duplicated by (alert_id, revision)
   const wasCritical = row.alerts.size > 0 && severityOf(row) === "critical";
   const isNewRow = row.alerts.size === 0;
   row.alerts.set(alert.alert_id, alert);
-  rows.set(key, row);
-  rowOf.set(alert.alert_id, key);
-  if (alert.action) actions.set(alert.alert_id, alert.action);
-  if (alert.team_id) teams.add(alert.team_id);
-  newestTs = Math.max(newestTs, alert.ts_ms || 0);
+  view.rows.set(key, row);
+  view.rowOf.set(alert.alert_id, key);
+  if (alert.action) view.actions.set(alert.alert_id, alert.action);
+  learnTeam(alert.team_id);
+  if (isNewRow) evict();
+  view.newestTs = Math.max(view.newestTs, alert.ts_ms || 0);
   if (!fresh || known) { schedule(); return; }
   row.fresh = true;
-  if (isNewRow && document.hidden) { unread += 1; document.title = `(${unread}) ${baseTitle}`; }
+  if (isNewRow && document.hidden) { view.unread += 1; document.title = `(${view.unread}) ${baseTitle}`; }
   if (severityOf(row) === "critical" && !wasCritical && !FINAL.has(stateOf(row).state)) alarm(row);
   schedule();
 }
 
 export function applyAction(action) {
   if (!action || !action.alert_id) return;
-  actions.set(action.alert_id, action);
+  view.actions.set(action.alert_id, action);
   schedule();
 }
 
 // -- acting on a row ------------------------------------------------------------------------------
-async function act(row, verb) {
+async function act(row, verb, answered = null) {
   const mine = session.user ? session.user.username : "";
-  let note = "";
-  if (verb === "note") {
-    note = (window.prompt(t("note_prompt")) || "").trim();
-    if (!note) return;
-  } else if (verb !== "claim") {
-    const answer = window.prompt(t("resolve_prompt"));
+  let note = answered ?? "";
+  if (verb !== "claim" && answered === null) {
+    const titles = { note: t("note_title"), resolved: t("resolve"), false_positive: t("false_positive") };
+    const answer = await ask({ title: titles[verb], ok: verb === "note" ? t("save") : titles[verb],
+      fields: [{ name: "note", type: "textarea", maxLength: NOTE_MAX, required: verb === "note",
+                 label: verb === "note" ? t("note_prompt") : t("resolve_prompt") }] });
     if (answer === null) return;  // cancelled: nothing happens
-    note = answer.trim();
+    note = answer.note;
   }
   const run = async () => {
     const ids = [...row.alerts.keys()];
     const lead = primary(row).alert_id;
     const todo = verb === "note" ? [lead] : ids.filter((id) => {
-      const current = actions.get(id) || { state: "open" };
+      const current = view.actions.get(id) || { state: "open" };
       if (FINAL.has(current.state)) return false;
       return !(verb === "claim" && current.state === "claimed" && current.claimed_by === mine);
     });
@@ -184,7 +193,7 @@ async function act(row, verb) {
   try {
     await run();
   } catch (err) {
-    showError(t("action_failed", { why: message(err) }), () => act(row, verb));
+    showError(t("action_failed", { why: message(err) }), () => act(row, verb, note));  // a retry keeps what was typed
   }
 }
 
@@ -293,18 +302,14 @@ function matches(row) {
 }
 
 function schedule() {
-  if (pending) return;
-  pending = setTimeout(() => { pending = null; render(); }, 30);
+  if (view.pending) return;
+  view.pending = setTimeout(() => { view.pending = null; render(); }, 30);
 }
 
 export function render() {
-  clearTimeout(pending);
-  pending = null;
-  const ordered = [...rows.values()].sort((a, b) => tsOf(b) - tsOf(a));
-  for (const stale of ordered.splice(MAX_ROWS)) {
-    for (const id of stale.alerts.keys()) rowOf.delete(id);
-    rows.delete(stale.key);
-  }
+  clearTimeout(view.pending);
+  view.pending = null;
+  const ordered = [...view.rows.values()].sort((a, b) => tsOf(b) - tsOf(a));
   const shown = ordered.filter(matches);
   const focused = document.activeElement;
   const body = el("alerts");
@@ -326,26 +331,39 @@ export function render() {
     if (input.tagName === "SELECT") return input.value || id === "f-status" ? input.selectedOptions[0]?.textContent : "";
     return input.value.trim();
   }).filter(Boolean).join(" · ");
-  const teamSelect = el("f-team");
-  for (const team of [...teams].sort()) {
-    if (![...teamSelect.options].some((o) => o.value === team)) teamSelect.append(node("option", { text: team, attrs: { value: team } }));
+}
+
+// -- changing the state: the team filter learns new teams, the oldest rows leave past MAX_ROWS -------------
+function learnTeam(team) {
+  if (!team || view.teams.has(team)) return;
+  view.teams.add(team);
+  const select = el("f-team");
+  const next = [...select.options].slice(1).find((o) => o.value.localeCompare(team) > 0) || null;  // kept sorted
+  select.insertBefore(node("option", { text: team, attrs: { value: team } }), next);
+}
+
+function evict() {
+  if (view.rows.size <= MAX_ROWS) return;
+  const ordered = [...view.rows.values()].sort((a, b) => tsOf(b) - tsOf(a));
+  for (const stale of ordered.slice(MAX_ROWS)) {
+    for (const id of stale.alerts.keys()) view.rowOf.delete(id);
+    view.rows.delete(stale.key);
   }
 }
 
 export function relabel() {
-  for (const row of rows.values()) if (row.tr) { row.tr.children[1].dataset.text = ""; }
+  for (const row of view.rows.values()) if (row.tr) { row.tr.children[1].dataset.text = ""; }
   render();
 }
 
-let listening = false;
 
 export function setupFilters() {
   const ruleSelect = el("f-rule");
   const chosen = ruleSelect.value;
   ruleSelect.replaceChildren(ruleSelect.options[0], ...RULE_KEYS.map((r) => node("option", { text: ruleName(r), attrs: { value: r } })));
   ruleSelect.value = chosen;
-  if (listening) return;
-  listening = true;
+  if (view.listening) return;
+  view.listening = true;
   for (const id of ["f-status", "f-team", "f-agent", "f-rule", "f-severity"]) el(id).addEventListener("input", render);
   if (window.matchMedia("(max-width: 767px)").matches) el("filter-box").open = false;  // phones: one line
 }

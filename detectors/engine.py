@@ -11,6 +11,14 @@ characters of the same clause between the parts; the first part screens the regu
 expression). ``sound_terms`` are also matched in the sound view (detectors/sound.py), a second
 automaton over homophones and pinyin. Rules with ``quoted_ok`` ignore hits inside quotation
 marks and 《》 (an agent quoting the customer or a title).
+
+PII rules (``pii_leak.*``) add three things. ``context_keep``: a context exception (订单, 流水号 …)
+clears a hit only if no word of the person's own data (手机, 电话, 身份证 …) stands nearer the hit,
+so 订单上的联系人是王女士，手机138… is still a leak. ``readback_pattern`` / ``third_party_pattern``:
+the agent reading the buyer's own data back to that buyer (跟您核对一下，您预留的电话是…，对吗) is not a
+leak, unless the message speaks of someone else (他/她/对方/家人/邻居 …). ``hanzi_digits``: the
+rule's patterns run on a view of the text in which Chinese numerals are digits (一三九 → 139, same
+length, so spans need no map).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from pathlib import Path
 import ahocorasick
 
 from detectors.findings import Finding
-from detectors.model import MODEL_PATH, LabelModel, Opinion, load_model, ngrams
+from detectors.model import MODEL_PATH, LabelModel, Opinion, load_model, quoted_spans
 from detectors.normalise import Normalised, Normaliser
 from detectors.ruleset import GAP, SENDERS, ModelLabel, Rule, RuleSet, expand_slots, parse_model
 from detectors.sound import sound_of, sound_view
@@ -34,17 +42,7 @@ from detectors.validators import VALIDATORS
 Span = tuple[int, int]
 TERM, EXCEPTION, TRIGGER = 0, 1, 2  # what an automaton word means for its rule
 _CLAUSE_END = "。!?;\n"  # a gap never runs across these (after normalisation ！？； read as !?;)
-_QUOTED = re.compile(r'“[^“”]{1,60}”|"[^"]{1,60}"|「[^「」]{1,60}」|『[^『』]{1,60}』|《[^《》]{1,60}》|‘[^‘’]{1,60}’'
-                     r"|〈[^〈〉]{1,60}〉|【[^【】]{1,60}】")
-_QUOTE_OPENERS = re.compile(r'[“"「『《‘〈【]')
-
-
-def _quoted_spans(text: str) -> list[Span]:
-    """Quotations and titles in ``text``; a quotation that is the whole message is the writer's own words."""
-    if not _QUOTE_OPENERS.search(text):
-        return []
-    stripped = text.strip(" .!?~,。")
-    return [m.span() for m in _QUOTED.finditer(text) if m.group().startswith("《") or m.group() != stripped]
+HANZI_DIGITS = str.maketrans("零〇一二三四五六七八九幺", "001234567891")  # one character for one: spans stay
 
 
 def gap_pattern(term: str, gap: int, normalise: Normaliser) -> tuple[str, str]:
@@ -61,6 +59,7 @@ class _RegexRule:
     gated: bool  # runs only if a ``requires`` word occurred or its screen matched
     screen: int  # index into _SenderRules.screens, or -1
     validator: Callable[[str], bool] | None
+    digits: bool = False  # run on the view with Chinese numerals read as digits
 
 
 class _SenderRules:
@@ -98,6 +97,7 @@ class _SenderRules:
                 gated=bool(rule.requires or rule.requires_pattern),
                 screen=screens.index(rule.requires_pattern) if rule.requires_pattern else -1,
                 validator=VALIDATORS[rule.validator] if rule.validator else None,
+                digits=rule.hanzi_digits,
             )
             for index, rule in rules
             if rule.patterns
@@ -106,6 +106,7 @@ class _SenderRules:
                        validator=None)
             for index, patterns in gapped.items()
         )
+        self.digit_view = any(regex_rule.digits for regex_rule in self.regex_rules)
 
 
 def _automaton(words: dict[str, list[tuple[int, int]]]) -> ahocorasick.Automaton | None:
@@ -153,9 +154,22 @@ class Detector:
         self._context = tuple(
             tuple(self.normalise(word).text for word in rule.context_exceptions) for rule in self.rules
         )
+        self._context_keep = tuple(
+            tuple(self.normalise(word).text for word in rule.context_keep) for rule in self.rules
+        )
+        self._context_after = tuple(
+            tuple(self.normalise(word).text for word in rule.context_after) for rule in self.rules
+        )
+        self._readback = tuple(
+            (re.compile(rule.readback_pattern),
+             re.compile(rule.third_party_pattern) if rule.third_party_pattern else None)
+            if rule.readback_pattern else None
+            for rule in self.rules
+        )
         settings = parse_model(ruleset.model) if ruleset.model else {}
         model = load_model(model_path) if any(s.enabled for s in settings.values()) else None
         self.model_orders = model.orders if model is not None else ()
+        self._grams: Callable[[str], set[str]] = model.grams if model is not None else (lambda _: set())
         self._models: dict[str, tuple[tuple[LabelModel, ModelLabel], ...]] = {
             sender: tuple((m, settings[m.label]) for m in (model.for_sender(sender) if model else ())
                           if m.label in settings and settings[m.label].enabled)
@@ -180,7 +194,7 @@ class Detector:
                 if model.label in found:
                     continue  # the rules already said so: one finding, not two
                 if grams is None:
-                    grams = ngrams(norm.text, self.model_orders)
+                    grams = self._grams(norm.text)
                 probability = model.probability(grams)
                 if probability >= setting.alert or (review and probability >= setting.review):
                     opinion = model.score(grams)
@@ -198,7 +212,7 @@ class Detector:
         models = self._models.get(sender, ())
         if not models or not text:
             return []
-        grams = ngrams(self.normalise(text).text, self.model_orders)
+        grams = self._grams(self.normalise(text).text)
         return [model.score(grams) for model, _ in models]
 
     def model_setting(self, label: str) -> ModelLabel | None:
@@ -226,17 +240,20 @@ class Detector:
                 for index, _ in entries:
                     hits.setdefault(index, []).append(span)
         screened: list[bool | None] = [None] * len(compiled.screens)
+        digits = norm.text.translate(HANZI_DIGITS) if compiled.digit_view else norm.text
+        screened_digits: list[bool | None] = [None] * len(compiled.screens) if digits != norm.text else screened
         for regex_rule in compiled.regex_rules:
+            subject, cache = (digits, screened_digits) if regex_rule.digits else (norm.text, screened)
             if regex_rule.gated and regex_rule.index not in triggered:
                 if regex_rule.screen < 0:
                     continue
-                passed = screened[regex_rule.screen]
+                passed = cache[regex_rule.screen]
                 if passed is None:
-                    passed = screened[regex_rule.screen] = bool(compiled.screens[regex_rule.screen].search(norm.text))
+                    passed = cache[regex_rule.screen] = bool(compiled.screens[regex_rule.screen].search(subject))
                 if not passed:
                     continue
             for pattern in regex_rule.patterns:
-                for match in pattern.finditer(norm.text):
+                for match in pattern.finditer(subject):
                     if regex_rule.validator is None or regex_rule.validator(match.group()):
                         hits.setdefault(regex_rule.index, []).append(match.span())
         if not hits:
@@ -244,9 +261,13 @@ class Detector:
         quoted: list[Span] | None = None
         findings: list[Finding] = []
         for index, spans in hits.items():
+            readback = self._readback[index]
+            if readback is not None and readback[0].search(norm.text) and not (
+                    readback[1] is not None and readback[1].search(norm.text)):
+                continue  # the buyer's own data read back to the buyer
             if index in compiled.quoted_ok:
                 if quoted is None:
-                    quoted = _quoted_spans(norm.text)
+                    quoted = quoted_spans(norm.text)
                 spans = [(a, b) for a, b in spans if not any(lo < a and b < hi for lo, hi in quoted)]
             kept = self._keep(index, spans, excepted.get(index, ()), norm)
             if kept:
@@ -263,15 +284,36 @@ class Detector:
     def _keep(self, index: int, spans: list[Span], excepted: tuple[Span, ...] | list[Span],
               norm: Normalised) -> list[Span]:
         context = self._context[index]
+        keep = self._context_keep[index]
+        after = self._context_after[index]
         width = self.rules[index].context_chars
+        text = norm.text
         kept = []
+        cleared: list[Span] = []
         for start, end in spans:
             if any(lo <= start and end <= hi for lo, hi in excepted):
                 continue
             # the context may stand just before the hit or inside it (维修点地址是上海市…88号)
-            if context and any(word in norm.text[max(0, start - width - len(word)):end] for word in context):
+            if context:
+                nearest = -1  # where the context exception nearest the hit ends
+                for word in context:
+                    lo = max(0, start - width - len(word))
+                    found = text.rfind(word, lo, end)
+                    if found >= 0:
+                        nearest = max(nearest, found + len(word))
+                # ... unless a word of the person's data stands after it (订单上的联系人…，手机138…)
+                if nearest >= 0 and not any(
+                        text.rfind(word, nearest, start) >= 0 for word in keep):
+                    cleared.append((start, end))
+                    continue
+            if after and any(text.find(word, end, end + width + len(word)) >= 0 for word in after):
+                cleared.append((start, end))
                 continue
             kept.append((start, end))
+        # one decision per stretch of text: two patterns finding the same address from different starts (…市…路8号 and
+        # 路8号3栋1002) are both cleared when the context clears one
+        if cleared and kept:
+            kept = [(a, b) for a, b in kept if not any(lo < b and a < hi for lo, hi in cleared)]
         return kept
 
     def _finding(self, rule: Rule, span: Span, norm: Normalised, text: str) -> Finding:

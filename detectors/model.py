@@ -2,7 +2,8 @@
 
 For ``conflict`` and ``deflection`` (agent messages) and ``customer_anger`` (customer messages)
 a logistic regression over the set of character 1–3-grams of the normalised text (the same
-normalisation the rules use) gives a probability. The weights file is a build product of
+normalisation the rules use; with ``mask_quotes`` in the weights file, the inside of quotations
+and 《》 titles removed) gives a probability. The weights file is a build product of
 ``zhijian train`` (detectors/training.py), checked in next to its training report; nothing is
 downloaded. Thresholds and switches are rule-set data (``[model]``, per profile and shop), so
 they reload live with the rules.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,14 +27,51 @@ MODEL_PATH = Path(__file__).with_name("models") / "second_opinion.json"
 FORMAT = "zhijian-ngram-lr/1"
 MAX_CHARS = 300  # the model reads a message's first 300 characters (longer ones are rare and cost the most)
 
+# Quotations and titles (after normalisation). The rules' ``quoted_ok`` and the model's quote masking share them.
+QUOTED = re.compile(r'“[^“”]{1,60}”|"[^"]{1,60}"|「[^「」]{1,60}」|『[^『』]{1,60}』|《[^《》]{1,60}》|‘[^‘’]{1,60}’'
+                    r"|〈[^〈〉]{1,60}〉|【[^【】]{1,60}】")
+QUOTE_OPENERS = re.compile(r'[“"「『《‘〈【]')
 
-def ngrams(text: str, orders: tuple[int, ...] = (1, 2, 3)) -> set[str]:
-    """The distinct character n-grams of ``text[:MAX_CHARS]`` (whitespace kept: the model learns what it means)."""
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Quotations and titles in ``text``; a quotation that is the whole message is the writer's own words."""
+    if not QUOTE_OPENERS.search(text):
+        return []
+    stripped = text.strip(" .!?~,。")
+    return [m.span() for m in QUOTED.finditer(text) if m.group().startswith("《") or m.group() != stripped]
+
+
+def mask_quotes(text: str) -> str:
+    """``text`` with what is inside quotation marks and 《》 removed (the marks kept): an agent quoting the
+    customer (您说“你们就是骗子”) or a product title is not saying those words. The model reads this."""
+    spans = quoted_spans(text)
+    if not spans:
+        return text
+    parts, last = [], 0
+    for start, end in spans:
+        parts += [text[last:start + 1], text[end - 1]]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
+
+
+# Marks for the start and end of a message (``bounds`` in the weights file): n-grams that touch them say where a
+# phrase stands ("你们…" opening a message, "…吗" closing it), which a bag of n-grams cannot tell otherwise
+START, END = "\x02", "\x03"
+
+
+def ngrams(text: str, orders: tuple[int, ...] = (1, 2, 3), bounds: bool = False) -> set[str]:
+    """The distinct character n-grams of ``text[:MAX_CHARS]`` (whitespace kept: the model learns what it means);
+    with ``bounds``, of the text between a start and an end mark (the marks alone are not n-grams)."""
     text = text[:MAX_CHARS]
+    if bounds and text:
+        text = START + text + END
     grams: set[str] = set()
     length = len(text)
     for n in orders:
         grams.update(text[i:i + n] for i in range(length - n + 1))
+    if bounds and text:
+        grams -= {START, END}
     return grams
 
 
@@ -59,7 +98,8 @@ class LabelModel:
         """The probability and the ``evidence`` n-grams present that weigh most toward the label."""
         weights = self.weights
         present = sorted(((weights[g], g) for g in grams if weights.get(g, 0.0) > 0), reverse=True)
-        return Opinion(self.label, self.probability(grams), tuple(gram for _, gram in present[:evidence]))
+        shown = tuple(gram.replace(START, "^").replace(END, "$") for _, gram in present[:evidence])  # marks readable
+        return Opinion(self.label, self.probability(grams), shown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +109,12 @@ class SecondOpinion:
     labels: Mapping[str, LabelModel]
     orders: tuple[int, ...]
     meta: Mapping[str, Any]
+    masks_quotes: bool = False  # trained on quote-masked text (``mask_quotes``), so it must read the same
+    bounds: bool = False  # trained with start/end marks (``ngrams(..., bounds=True)``)
+
+    def grams(self, text: str) -> set[str]:
+        """The n-grams the model reads from already-normalised ``text``."""
+        return ngrams(mask_quotes(text) if self.masks_quotes else text, self.orders, self.bounds)
 
     def for_sender(self, sender: str) -> tuple[LabelModel, ...]:
         return tuple(model for model in self.labels.values() if model.sender == sender)
@@ -78,7 +124,7 @@ class SecondOpinion:
         models = self.for_sender(sender)
         if not models or not text:
             return []
-        grams = ngrams(text, self.orders)
+        grams = self.grams(text)
         return [model.score(grams) for model in models]
 
 
@@ -92,7 +138,8 @@ def parse_model(document: Mapping[str, Any]) -> SecondOpinion:
         for label, entry in document["labels"].items()
     }
     meta = {key: value for key, value in document.items() if key not in ("labels",)}
-    return SecondOpinion(labels, orders, meta)
+    return SecondOpinion(labels, orders, meta, bool(document.get("mask_quotes", False)),
+                         bool(document.get("bounds", False)))
 
 
 @lru_cache(maxsize=4)

@@ -10,9 +10,9 @@ other scripts folded (Cyrillic а/е/о/с, Greek ο/ν …), traditional → si
 table, one character at a time) plus the rule set's own variant map (妳 → 你), dropping
 whitespace and decoration symbols that stand between two CJK characters, joining single CJK
 characters written apart with ASCII punctuation (你.有.病, 傻~逼, 你,有,病), and collapsing a run
-of the same CJK character into one. Patterns go through the same function, so 谢谢 in a rule still matches
-谢谢 in a message. Most messages need none of this: they take a fast path with no
-per-character work.
+of the same CJK character into one (not Chinese numerals: 一三八八八 is a number read out). Patterns
+go through the same function, so 谢谢 in a rule still matches 谢谢 in a message. Most messages need
+none of this: they take a fast path with no per-character work.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ _CJK_LO, _CJK_HI = 0x4E00, 0x9FFF
 # Punctuation that ends or separates clauses: never dropped, so phrases do not join across it.
 # A filler is anything that is neither a CJK character, a letter or digit, nor clause punctuation.
 _FILLER = r"(?:[^\u4e00-\u9fff\w，。！？；：、…,.!?;:~．～\n]|_)"
+_HANZI_DIGITS = "零〇一二三四五六七八九幺"  # never collapsed as repeats (一三八八八…: a number read out)
 _INVISIBLE_CATEGORIES = frozenset({"Cf"})  # zero-width joiners and the like: dropped anywhere
 
 
@@ -118,7 +119,8 @@ class Normaliser:
         # texts have neither, and the conversions cost far more than these two scans.
         self._nfkc_changes = re.compile(f"[{_nfkc_lower_changes()}\u200b-\u200f\u2060\ufeff\u00ad]")
         self._traditional = re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(self._table)) + "]")
-        self._repeat = re.compile(r"([\u4e00-\u9fff])\1")
+        # Chinese numerals are not collapsed: 一三八八八 is a phone number's digits, not a stutter
+        self._repeat = re.compile(rf"((?![{_HANZI_DIGITS}])[\u4e00-\u9fff])\1")
         self._invisible = re.compile(r"[\u200b-\u200f\u2060\ufeff\u00ad]")
         # Fillers between two CJK characters, one of which stands alone (你 有 病), so two clauses
         # the writer separated with a space (稍等哈  给您查) stay apart.
@@ -133,7 +135,7 @@ class Normaliser:
             rf"|(?<=[\u4e00-\u9fff])[.*_·]{{1,3}}(?=[\u4e00-\u9fff])"
         )
         self._joinable_after_cjk = re.compile(rf"[\u4e00-\u9fff](?:{_FILLER}|[.,~])")
-        self._repeat_run = re.compile(r"([\u4e00-\u9fff])\1+")
+        self._repeat_run = re.compile(rf"((?![{_HANZI_DIGITS}])[\u4e00-\u9fff])\1+")
         self._cache: tuple[str | None, Normalised] = (None, Normalised(""))
 
     def _fold(self, text: str) -> str:

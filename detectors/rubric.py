@@ -37,6 +37,63 @@ class Shift:
         return self.start_minute <= minute < self.end_minute
 
 
+# last month's mean score as a share of the maximum → the factor on the random count (our reading of "依据客服代表
+# 上月服务得分情况,增加或减少质检录音条数": ≥ 95 % half, ≥ 85 % as is, ≥ 70 % one and a half, below twice)
+SCORE_FACTORS = ((0.95, 0.5), (0.85, 1.0), (0.7, 1.5), (0.0, 2.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """抽检 (``[rubric.sampling]``), from 客服中心质检规范及细则 (shared/rubrics/000, 质检方式 1–5): the share of each
+    agent's volume reviewed, per day or per month; calls under ``short_s``; calls over ``long_s`` only in periods
+    (the shop's day) whose mean response missed the target; an agent's previous and next conversation around a
+    confirmed or critical problem; a reduced sample after full-mark months, for one month; the count adjusted by
+    last month's score; at most ``cap`` a day per agent."""
+
+    share: float = 0.01  # "当月抽取1%的电话进行抽样"
+    per: str = "day"  # day: share of the day's volume; month: share of last month's volume, spread over the month
+    minimum: int = 1  # random picks per agent and period, at least
+    cap: int = 3  # conversations per agent and day, in the reasons' priority
+    short_s: float = 20  # "对通话低于20秒的话单进行质检"
+    long_s: float = 200  # "对20秒接通率未达标时段质检通话时长超过200秒的话单"
+    response_target_s: float | None = None  # mean response above this misses the target (None: first avg tier)
+    full_months: int = 2  # "连续两个月服务质量满分的客服代表从第三个月起只抽取5条录音"
+    reduced_count: int = 5
+    reduced_span_months: int = 1  # "免检期限为一个月,第四个月起质检录音条数恢复正常"
+    # "依据客服代表上月服务得分情况,增加或减少质检录音条数": last month's mean score as a share of max → factor
+    score_factors: tuple[tuple[float, float], ...] = SCORE_FACTORS
+
+    def factor(self, last_month_share: float | None) -> float:
+        """The random count's factor for an agent whose last month's mean was ``last_month_share`` of max."""
+        if last_month_share is None:
+            return 1.0
+        return next((f for floor, f in self.score_factors if last_month_share >= floor), self.score_factors[-1][1])
+
+
+def parse_sampling(raw: Mapping[str, Any] | None) -> Sampling:
+    raw = raw or {}
+    known = {"share", "per", "minimum", "cap", "short_s", "long_s", "response_target_s", "full_months",
+             "reduced_count", "reduced_span_months", "score_factors"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"sampling: unknown keys {sorted(unknown)}")
+    factors = tuple((float(a), float(b)) for a, b in raw.get("score_factors", SCORE_FACTORS))
+    target = raw.get("response_target_s")
+    sampling = Sampling(float(raw.get("share", 0.01)), str(raw.get("per", "day")), int(raw.get("minimum", 1)),
+                        int(raw.get("cap", 3)), float(raw.get("short_s", 20)), float(raw.get("long_s", 200)),
+                        None if target is None else float(target), int(raw.get("full_months", 2)),
+                        int(raw.get("reduced_count", 5)), int(raw.get("reduced_span_months", 1)), factors)
+    if not 0 <= sampling.share <= 1 or sampling.per not in ("day", "month"):
+        raise ValueError("sampling: share must be within 0–1 and per day or month")
+    if min(sampling.minimum, sampling.cap, sampling.reduced_count, sampling.reduced_span_months) < 0 \
+            or sampling.full_months < 1:
+        raise ValueError("sampling: counts must be 0 or more (full_months 1 or more)")
+    if not factors or factors[-1][0] > 0 or any(f < 0 for _, f in factors) or \
+            [a for a, _ in factors] != sorted((a for a, _ in factors), reverse=True):
+        raise ValueError("sampling: score_factors need descending score shares down to 0 and factors ≥ 0")
+    return sampling
+
+
 @dataclass(frozen=True, slots=True)
 class Rubric:
     sections: tuple[Section, ...]
@@ -52,6 +109,7 @@ class Rubric:
     manual_labels: Mapping[str, str] = field(default_factory=dict)  # label → name: findings only a reviewer adds
     bonus_above_max: bool = False  # 亮点 is an 附加项: it may lift a chat past max_score (up to + bonus_max)
     scorecard: str = "default"  # the preset in force (``scorecard = "<name>"`` of [rubric])
+    sampling: Sampling = field(default_factory=Sampling)  # 抽检 ([rubric.sampling])
     timing: TimingPolicy | None = None  # the shop's response-time tiers (attached by the caller that has them)
 
     @property
@@ -147,7 +205,8 @@ def _parse(raw: Mapping[str, Any], scorecard: str) -> Rubric:
     if reply_s <= 0 or window_h <= 0 or decision_h <= 0:
         raise ValueError("offline_reply_s, appeal_window_h and appeal_decision_h must be positive")
     return Rubric(tuple(sections), max_score, timezone, fatal, int(raw.get("bonus_max", 0)), shifts, offline, reply_s,
-                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)), scorecard=scorecard)
+                  window_h, decision_h, manual, bool(raw.get("bonus_above_max", False)), scorecard=scorecard,
+                  sampling=parse_sampling(raw.get("sampling")))
 
 
 @lru_cache(maxsize=64)

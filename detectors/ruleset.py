@@ -77,6 +77,14 @@ class Rule:
     sound_terms: tuple[str, ...] = ()  # also matched by sound: homophones and pinyin (detectors/sound.py)
     gap_chars: int = 6  # a term written 自己去…看 allows up to this many characters (within a clause) at …
     quoted_ok: bool = False  # a hit inside quotation marks or 《》 is a quote, not a violation
+    # a context exception counts only if no ``context_keep`` word stands nearer the hit (订单上的联系人…，手机138…)
+    context_keep: tuple[str, ...] = ()
+    context_after: tuple[str, ...] = ()  # words that cancel a hit when they follow it (…88号，售后部收)
+    # the agent reading the buyer's own data back to the buyer (跟您核对一下…，对吗): when ``readback_pattern``
+    # matches the message and ``third_party_pattern`` does not (他/她/对方/家人…), the rule's hits are dropped
+    readback_pattern: str | None = None
+    third_party_pattern: str | None = None
+    hanzi_digits: bool = False  # patterns also see Chinese numerals as digits (一三九 二七五六 … reads 139 2756 …)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +179,8 @@ def _check_regex(pattern: str, where: str) -> None:
 
 
 _RULE_FIELDS = {f for f in Rule.__dataclass_fields__}
-_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions", "sound_terms"}
+_LIST_FIELDS = {"terms", "exceptions", "patterns", "requires", "context_exceptions", "sound_terms", "context_keep",
+                "context_after"}
 SLOTS = {"{你}": ("你", "您")}  # a term written {你}有病 stands for 你有病 and 您有病
 GAP = "…"
 
@@ -217,7 +226,10 @@ def parse_rule(raw: Mapping[str, Any], where: str) -> Rule:
             raise RuleSetError(f"{where}.sound_terms: {term!r} is not two or more Chinese syllables")
     if not isinstance(rule.throttle_s, int | float) or rule.throttle_s < 0:
         raise RuleSetError(f"{where}: throttle_s must be a number ≥ 0")
-    for pattern in (*rule.patterns, *([rule.requires_pattern] if rule.requires_pattern else [])):
+    if rule.third_party_pattern and not rule.readback_pattern:
+        raise RuleSetError(f"{where}: third_party_pattern only qualifies a readback_pattern")
+    optional = (rule.requires_pattern, rule.readback_pattern, rule.third_party_pattern)
+    for pattern in (*rule.patterns, *(p for p in optional if p)):
         _check_regex(pattern, where)
     return rule
 

@@ -17,7 +17,7 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from stream import persistence
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
+from stream.engine.rebuild import rebuild
 from stream.engine.records import Credit, Tick, TranscriptLine, encode_lines
 from stream.engine.tally import Partial, Tally, partial_key
 from stream.engine.timers import ConversationIndex
@@ -39,7 +40,7 @@ from stream.writeback import Checkpoint, Outbox
 from zhijian.core.contract import InvalidEvent, Limits, parse_event
 from zhijian.core.settings import Settings
 from zhijian.kafka import rules as rules_module
-from zhijian.store.quality import QualityStore
+from zhijian.store.database import Database
 
 log = logging.getLogger(__name__)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold
@@ -50,7 +51,11 @@ RESYNC_S = 5.0
 RECONCILE_S = 30.0  # SQL's open/waiting conversations checked against the table (first run 30 s after start)
 TRANSCRIPT_BATCH_LINES = 500
 TRANSCRIPT_BATCH_BYTES = 256 * 1024
+REBUILD_DAYS = 7  # after a broker that kept nothing: conversations opened this recently (and every open one) rebuilt
 DEADLETTER_MAX_BYTES = 512 * 1024  # larger originals are dead-lettered truncated, with their size in a header
+
+
+StoredConversations = Callable[[int, Callable[[str], bool]], list[tuple[dict[str, Any], list[dict[str, Any]]]]]
 
 
 def expected_partition(key: bytes, partitions: int) -> int:
@@ -124,7 +129,7 @@ class Pipeline:
     """Everything the agents and timers share, and the synchronous steps they take."""
 
     def __init__(self, app: faust.App, settings: Settings, topics: StreamTopics, tables: StreamTables,
-                 book: RuleBook) -> None:
+                 book: RuleBook, stored: StoredConversations | None = None) -> None:
         self.app = app
         self.settings = settings
         self.topics = topics
@@ -140,11 +145,15 @@ class Pipeline:
         self.unpublished: set[str] = set()  # partial keys changed since their last publication
         self.timers_active: set[int] | None = None  # the active partitions the timer index was built for
         self.revoked: set[Any] = set()  # revoked in the rebalance under way (dropped unless assigned again)
+        self.stored = stored  # what SQL kept of this worker's conversations, for a rebuild after a broker restart
+        self.checked: set[int] = set()  # input partitions checked for a changelog that vanished
         self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
 
     # -- chat events --------------------------------------------------------------------------
     def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:
         """One record of chat.messages. Never raises: what cannot be processed is dead-lettered."""
+        if message.partition not in self.checked:
+            self.rebuild_lost({message.partition})
         progress = self.tables.progress
         partition_key = str(message.partition)
         applied = progress.value(partition_key)
@@ -223,6 +232,54 @@ class Pipeline:
             table.put(conversation_id, outcome.state, partition)
             self.index.observe(conversation_id, outcome.state)
 
+    def rebuild_lost(self, partitions: set[int]) -> None:
+        """Partitions whose tables hold nothing — no input applied, not even a rebuild: the broker lost its changelogs
+        (the embedded one keeps nothing across a restart) or this is a first start on an existing database — get
+        their conversations back from SQL: open ones as states, every recent one's credits into the tally partials
+        (``stream.engine.rebuild``). Runs once per partition and assignment, before its first event and its timers;
+        the partition's applied offset is then -1, so a restart before any input does not rebuild twice."""
+        progress = self.tables.progress
+        todo = {p for p in partitions - self.checked if progress.value(str(p)) is None}
+        self.checked |= partitions
+        if not todo or self.stored is None:
+            return
+        count = self.settings.partitions
+
+        def owned(conversation_id: str) -> bool:
+            return expected_partition(conversation_id.encode(), count) in todo
+
+        started = time.monotonic()
+        try:
+            found = self.stored(int(time.time() * 1000) - REBUILD_DAYS * 86_400_000, owned)
+        except Exception as exc:
+            log.error("rebuilding partition(s) %s from SQL failed (%s); retried shortly", sorted(todo),
+                      type(exc).__name__)
+            self.checked -= todo
+            return
+        table, opened, replayed = self.tables.conversations, 0, 0
+        for stored, rows in found:
+            conversation_id = str(stored["conversation_id"])
+            if table.value(conversation_id) is not None:
+                continue
+            partition = expected_partition(conversation_id.encode(), count)
+            try:
+                got = rebuild(stored, rows, book=self.book, partition=partition)
+            except Exception as exc:
+                log.error("could not rebuild a conversation from SQL (%s)", type(exc).__name__)
+                continue
+            replayed += got.events
+            for credit in got.credits:
+                self.credit(credit, partition)
+            if got.state is not None:
+                table.put(conversation_id, got.state, partition)
+                self.index.observe(conversation_id, got.state)
+                opened += 1
+        for p in todo:
+            progress.put(str(p), -1, p)
+        if found:
+            log.info("partition(s) %s rebuilt from SQL: %d conversation(s), %d open, %d event(s) replayed in %.1f s",
+                     sorted(todo), len(found), opened, replayed, time.monotonic() - started)
+
     def credit(self, credit: Credit, partition: int) -> None:
         key = partial_key(partition, credit.agent_id)
         partial = self.tables.partials.value(key) or Partial(credit.agent_id, partition)
@@ -276,6 +333,7 @@ class Pipeline:
         active = self.active_partitions()
         if active is None or active == self.timers_active:
             return
+        self.rebuild_lost(active)
         self.timers_active = active
         self.index.entries.clear()
         self.index.waiting.clear()
@@ -307,11 +365,12 @@ class Pipeline:
             if partitions:
                 table.drop_partitions(partitions)
         if inputs:
+            self.checked -= inputs
             self.index.forget_partitions(inputs)
             self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
 
     def reconcile_args(self) -> tuple[Any, Any] | None:
-        """(owned, held) predicates for ``Store.reconcile_open``, or None while rebalancing or recovering."""
+        """(owned, held) predicates for ``Conversations.reconcile_open``, or None while rebalancing or recovering."""
         active = self.active_partitions()
         if active is None:
             return None
@@ -332,9 +391,14 @@ class Pipeline:
 def register(app: Any, settings: Settings) -> Pipeline:
     topics = topics_module.declare(app, settings)
     tables = tables_module.declare(app, settings)
-    store = QualityStore(settings.database_url)
+    store = Database(settings.database_url)
     book = RuleBook(rules_module.initial_ruleset(store))
-    pipe = Pipeline(app, settings, topics, tables, book)
+    def stored(since_ms: int, owned: Callable[[str], bool]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        conversations = store.conversations.since(since_ms, owned)
+        transcripts = store.messages.transcripts(c["conversation_id"] for c in conversations)
+        return [(c, transcripts[c["conversation_id"]]) for c in conversations]
+
+    pipe = Pipeline(app, settings, topics, tables, book, stored)
     app.pipeline = pipe
     app.checkpoint = pipe.checkpoint
 
@@ -391,7 +455,8 @@ def register(app: Any, settings: Settings) -> Pipeline:
         at = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
         try:
             closed = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: store.reconcile_open(owned, held, reason="no longer held by the worker", at_iso=at))
+                None, lambda: store.conversations.reconcile_open(owned, held, reason="no longer held by the worker",
+                                                                 at_iso=at))
         except Exception as exc:
             log.error("reconciling open conversations failed (%s)", type(exc).__name__)
             return

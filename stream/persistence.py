@@ -24,7 +24,7 @@ from stream.engine.records import TranscriptLine, decode_lines
 from stream.metrics import OBSERVATIONS
 from stream.topics import StreamTopics
 from zhijian.scoring import rubric_lookup
-from zhijian.store.quality import QualityStore
+from zhijian.store.database import Database
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -65,25 +65,25 @@ async def _save(save: Callable[[T], int], records: T, what: str) -> int:
             delay = min(delay * 2, 10.0)
 
 
-def register(app: faust.App, topics: StreamTopics, store: QualityStore, counters: Any, book: RuleBook) -> None:
+def register(app: faust.App, topics: StreamTopics, store: Database, counters: Any, book: RuleBook) -> None:
     schema_ready = asyncio.Event()
     rubric_for = rubric_lookup(book)
 
     @app.agent(topics.alerts, name="zhijian.persist")
     async def persist_alerts(stream: Any) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, store.create_schema)
+        await asyncio.get_running_loop().run_in_executor(None, store.upgrade)
         schema_ready.set()
         async for batch in stream.take_events(BATCH, within=WITHIN_S):
-            counters.persisted += await _save(store.save_alerts, _decode_json(batch, "alerts"), "alerts")
+            counters.persisted += await _save(store.alerts.save, _decode_json(batch, "alerts"), "alerts")
 
     @app.agent(topics.conversations, name="zhijian.persist-conversations")
     async def persist_conversations(stream: Any) -> None:
         await schema_ready.wait()
         async for batch in stream.take_events(BATCH, within=WITHIN_S):
             records = _decode_json(batch, "conversations")
-            counters.conversations_persisted += await _save(store.save_conversations, records, "conversations")
+            counters.conversations_persisted += await _save(store.conversations.save, records, "conversations")
             # closing summaries: their conversation-level findings and score (idempotent; accepted appeals stay out)
-            counters.scored += await _save(lambda r: store.save_scored(r, rubric_for), records, "scores")
+            counters.scored += await _save(lambda r: store.scores.save_scored(r, rubric_for), records, "scores")
 
     @app.agent(topics.transcript, name="zhijian.persist-transcript")
     async def persist_transcript(stream: Any) -> None:
@@ -96,5 +96,5 @@ def register(app: faust.App, topics: StreamTopics, store: QualityStore, counters
                 except (TypeError, ValueError, KeyError, IndexError):
                     log.warning("skipping an unreadable transcript batch at %s:%s", event.message.partition,
                                 event.message.offset)
-            counters.messages_persisted += await _save(lambda r: store.save_transcript(r, rubric_for), lines,
+            counters.messages_persisted += await _save(lambda r: store.messages.save_transcript(r, rubric_for), lines,
                                                        "transcript lines")

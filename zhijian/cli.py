@@ -127,9 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start broker, worker and API (and the simulator with --demo)")
     up.add_argument("--demo", action="store_true", help="also run the traffic simulator")
     up.add_argument("--rate", type=float, default=5.0, help="simulator messages per second")
-    from zhijian import qa_commands, source_commands, user_commands
+    from zhijian import db_commands, qa_commands, source_commands, user_commands
 
     qa_commands.add_arguments(sub)
+    db_commands.add_arguments(sub)
     user_commands.add_arguments(sub)
     source_commands.add_arguments(sub)
     return parser
@@ -152,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from zhijian import user_commands
 
         return user_commands.cmd_user(args)
+    if args.command == "db":
+        from zhijian import db_commands
+
+        return db_commands.cmd_db(args)
     if args.command == "source":
         from zhijian import source_commands
 

@@ -58,8 +58,16 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     rollup.add_argument("--period", choices=("day", "week", "month"), default="day",
                         help="week (Monday–Sunday) or month: ranked rollup of the period holding --date, with "
                              "the change against the previous period")
-    rollup.add_argument("--sample-cap", type=int, default=3, metavar="N",
-                        help="review sample: at most N conversations per agent and day (default 3)")
+    rollup.add_argument("--sample-cap", type=int, default=None, metavar="N",
+                        help="review sample: at most N conversations per agent and day (default: each shop's "
+                             "[rubric.sampling] cap, 3 in the seed)")
+    rollup.add_argument("--reissue", action="store_true",
+                        help="only re-issue reports whose results changed after they went out (appeals, reviews, "
+                             "offline questions past their 24 hours), as new versions")
+    rollup.add_argument("--versions", action="store_true",
+                        help="list the issued versions of the --period report holding --date, with what changed")
+    rollup.add_argument("--version", type=int, default=None, metavar="N",
+                        help="write version N of the --period report holding --date, as issued, into --out")
     rollup.add_argument("--allow-empty", action="store_true",
                         help="write the files even if the day has no scored conversation and no alert")
 
@@ -186,12 +194,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_rollup(args: argparse.Namespace) -> int:
     import datetime
+    import time
 
     from detectors.rubric import rubric_of
     from zhijian.core.settings import Settings
     from zhijian.kafka.rules import initial_ruleset
-    from zhijian.reports.rollup import EmptyDay, floor_yesterday, run_rollup
-    from zhijian.store.app import AppStore
+    from zhijian.reports.period import period_of
+    from zhijian.reports.rollup import EmptyDay, floor_yesterday, reissue_stale, run_rollup, write_version
+    from zhijian.scoring import rubric_lookup
+    from zhijian.store.database import Database
+    from zhijian.store.offline import expire_offline_pending
 
     if args.date is not None:
         try:
@@ -199,35 +211,61 @@ def cmd_rollup(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"--date must be YYYY-MM-DD, got {args.date!r}", file=sys.stderr)
             return 2
-    if args.sample_cap < 0:
+    if args.sample_cap is not None and args.sample_cap < 0:
         print("--sample-cap must be 0 or more", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    store = AppStore(settings.database_url)
+    store = Database(settings.database_url)
+    out = args.out or settings.data_dir / "reports"
     try:
+        store.upgrade()
         ruleset = initial_ruleset(store)
+        book = RuleBook(ruleset)
         rubric = rubric_of(ruleset.rubric or load_ruleset().rubric)
         day = args.date or floor_yesterday(rubric)
-        if args.period != "day":
-            from zhijian.reports.period import run_period_rollup
-
-            period = run_period_rollup(store, args.period, day, args.out or settings.data_dir / "reports",
-                                       lang=args.lang, allow_empty=args.allow_empty)
-            for path in (period.agents_csv, period.teams_csv, period.report_html):
-                print(path)
+        name = day if args.period == "day" else period_of(args.period, day).name
+        if args.versions or args.version is not None:
+            versions = store.report_versions
+            if args.version is not None:
+                try:
+                    for path in write_version(store, args.period, name, args.version, out):
+                        print(path)
+                except LookupError as exc:
+                    print(str(exc), file=sys.stderr)
+                    return 3
+                return 0
+            for entry in versions.versions(args.period, name):
+                moved = entry["changes"]
+                print(f"{args.period} {name} v{entry['version']} issued {entry['issued_at']} ({entry['reason']}): "
+                      f"{len(moved.get('conversations', []))} conversation(s), {len(moved.get('agents', []))} "
+                      "agent(s) changed")
             return 0
-        files = run_rollup(store, day, args.out or settings.data_dir / "reports", rubric, lang=args.lang,
-                           sample_cap=args.sample_cap, allow_empty=args.allow_empty)
+        # an offline question whose 24 hours are over is 回复中断 now: rescored, its report marked for re-issue
+        expired = expire_offline_pending(store, rubric_lookup(book), int(time.time() * 1000))
+        if expired:
+            print(f"{len(expired)} offline question(s) past their 24 hours rescored as 回复中断")
+        if not args.reissue:
+            if args.period != "day":
+                from zhijian.reports.period import run_period_rollup
+
+                period = run_period_rollup(store, args.period, day, out, lang=args.lang, allow_empty=args.allow_empty)
+                for path in (period.agents_csv, period.teams_csv, period.report_html):
+                    print(path)
+            else:
+                files = run_rollup(store, day, out, rubric, lang=args.lang, sample_cap=args.sample_cap,
+                                   allow_empty=args.allow_empty, book=book)
+                for path in (files.agents_csv, files.teams_csv, files.sample_csv, files.report_html):
+                    print(path)
+                if args.xlsx:
+                    from zhijian.reports.xlsx import rollup_workbook
+
+                    print(rollup_workbook(files.agents_csv, files.teams_csv, files.sample_csv,
+                                          files.report_html.with_name(f"report-{day}.xlsx")))
+        for kind, issued, version in reissue_stale(store, out, rubric, book=book, lang=args.lang):
+            print(f"re-issued {kind} {issued} as version {version}")
     except EmptyDay as exc:
         print(f"warning: {exc}; check --date and DATABASE_URL, or pass --allow-empty", file=sys.stderr)
         return 3
     finally:
         store.dispose()
-    for path in (files.agents_csv, files.teams_csv, files.sample_csv, files.report_html):
-        print(path)
-    if args.xlsx:
-        from zhijian.reports.xlsx import rollup_workbook
-
-        print(rollup_workbook(files.agents_csv, files.teams_csv, files.sample_csv,
-                              files.report_html.with_name(f"report-{day}.xlsx")))
     return 0

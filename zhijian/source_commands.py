@@ -9,8 +9,6 @@ from pathlib import Path
 
 from zhijian.core.ingest_mapping import MappingError, check_mapping
 from zhijian.core.settings import Settings
-from zhijian.store.base import Store
-from zhijian.store.sources import SourceError, add_source, disable_source, list_sources
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,16 +23,19 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def cmd_source(args: argparse.Namespace) -> int:
-    store = Store(Settings.from_env().database_url)
+    from zhijian.store.database import Database  # the store (SQLAlchemy) only when a command runs
+    from zhijian.store.errors import SourceError
+
+    store = Database(Settings.from_env().database_url)
     try:
-        store.create_schema()
+        store.upgrade()
         if args.source_command == "list":
-            for s in list_sources(store):
+            for s in store.sources.all():
                 print(f"{s['name']}\t{'mapping' if s['mapping'] else '-'}\t"
                       f"{'disabled' if s['disabled'] else 'active'}\t{s['created_at']}")
             return 0
         if args.source_command == "disable":
-            if not disable_source(store, args.name):
+            if not store.sources.disable(args.name):
                 print(f"zhijian source: no source {args.name!r}", file=sys.stderr)
                 return 2
             print(f"disabled {args.name}")
@@ -48,7 +49,7 @@ def cmd_source(args: argparse.Namespace) -> int:
                 print(f"zhijian source add: {kind}: {exc}", file=sys.stderr)
                 return 2
         try:
-            token = add_source(store, args.name, mapping)
+            token = store.sources.add(args.name, mapping)
         except SourceError as exc:
             print(f"zhijian source add: {exc}", file=sys.stderr)
             return 2

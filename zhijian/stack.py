@@ -6,7 +6,8 @@ supervisor, which then stops them in order: simulator, API, worker, broker) and 
 exits unexpectedly is started again after a back-off (1 s, doubling to 30 s; reset once it has
 run for a minute), and the supervisor says so; the rest of the stack keeps running. A restarted
 embedded broker comes back empty (it keeps nothing on disk): it recreates the topics, and the
-worker, which then finds its changelogs gone, stops and is restarted against the new broker.
+worker, which then finds its changelogs gone, stops and is restarted against the new broker, where
+it rebuilds its tables from SQL (``stream.engine.rebuild``: open conversations and the tallies).
 """
 
 from __future__ import annotations

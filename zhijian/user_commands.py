@@ -7,8 +7,8 @@ import argparse
 import getpass
 import sys
 
+from zhijian.core.roles import ROLES
 from zhijian.core.settings import Settings
-from zhijian.store.users import ROLES, UnknownUser, UserError, UserStore
 
 
 def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,16 +41,19 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def cmd_user(args: argparse.Namespace) -> int:
-    store = UserStore(Settings.from_env().database_url)
+    from zhijian.store.database import Database  # the store (SQLAlchemy) only when a command runs
+    from zhijian.store.errors import UnknownUser, UserError
+
+    store = Database(Settings.from_env().database_url)
     try:
-        store.create_schema()
+        store.upgrade()
         if args.user_command == "list":
-            for user in store.list_users():
+            for user in store.users.all():
                 print(f"{user.username}\t{user.role}\t{user.team_id or '-'}\t{user.agent_id or '-'}")
             return 0
         if args.user_command in ("disable", "enable"):
             try:
-                store.set_disabled(args.username, args.user_command == "disable")
+                store.users.set_disabled(args.username, args.user_command == "disable")
             except UnknownUser as exc:
                 print(f"zhijian user {args.user_command}: {exc}", file=sys.stderr)
                 return 2
@@ -61,14 +64,14 @@ def cmd_user(args: argparse.Namespace) -> int:
             return 2
         if args.user_command == "passwd":
             try:
-                store.set_password(args.username, password)
+                store.users.set_password(args.username, password)
             except UserError as exc:
                 print(f"zhijian user passwd: {exc}", file=sys.stderr)
                 return 2
             print(f"new password for {args.username}; their sessions ended")
             return 0
         try:
-            user = store.add_user(args.username, password, role=args.role, team_id=args.team,
+            user = store.users.add(args.username, password, role=args.role, team_id=args.team,
                                   agent_id=args.agent_id, display_name=args.name)
         except UserError as exc:
             print(f"zhijian user add: {exc}", file=sys.stderr)

@@ -84,7 +84,7 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     elif state.seen(event.message_id):
         return Outcome(state=state, duplicate=True, changed=False)
     if state.status == "closed" and state.closed_ms is not None and event.ts_ms <= state.closed_ms:
-        return _after_close(state, event, book, now_ms)
+        return _after_close(state, event, book)
     before = board(state)
     state.remember(event.message_id)
     state.seq += 1
@@ -167,7 +167,7 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
     return outcome
 
 
-def _after_close(state: ConversationState, event: ChatEvent, book: RuleBook, now_ms: int) -> Outcome:
+def _after_close(state: ConversationState, event: ChatEvent, book: RuleBook) -> Outcome:
     """An event from before the close arriving after it: stored in the transcript (with its findings), flagged
     late, but the conversation stays closed and scored once (its summary is not re-issued)."""
     state.remember(event.message_id)
@@ -250,7 +250,12 @@ def process_tick(state: ConversationState | None, tick: Tick, *, now_ms: int, bo
     elif tick.kind == "close":
         if now_ms - state.last_arrival_ms < policy.inactivity_close_s * 1000:
             return unchanged
-        _finalise(state, policy, book, outcome, reason="inactivity", now_ms=now_ms)
+        deadline = _offline_deadline(state, book)
+        if deadline is not None and now_ms < deadline:
+            return unchanged  # a 留言 left while the shop is offline waits for its answer (24-hour rule)
+        # closed at the end of its 24 hours: 回复中断 now, not pending until the rollup expires it
+        overdue_at = now_ms if deadline is not None else None
+        _finalise(state, policy, book, outcome, reason="inactivity", now_ms=now_ms, offline_expired_ms=overdue_at)
         return outcome
     else:
         return unchanged
@@ -258,8 +263,21 @@ def process_tick(state: ConversationState | None, tick: Tick, *, now_ms: int, bo
     return outcome
 
 
+def _offline_deadline(state: ConversationState, book: RuleBook) -> int | None:
+    """When the question the conversation waits on stops being answerable in time, if it was asked while the shop
+    was offline (else None). Until then a close for inactivity would turn next morning's answer into a new turn and
+    the question into a never-answered one, so the conversation stays open; after it, the close is 回复中断."""
+    since = state.timeline.current.waiting_since
+    if since is None:
+        return None
+    rubric = rubric_lookup(book)(state.shop_id)
+    if not (rubric.shifts or rubric.offline_hours) or not rubric.offline(since):
+        return None
+    return since + rubric.offline_reply_s * 1000
+
+
 def _finalise(state: ConversationState, policy: TimingPolicy, book: RuleBook, outcome: Outcome, *, reason: str,
-              now_ms: int) -> None:
+              now_ms: int, offline_expired_ms: int | None = None) -> None:
     detector = book.detector(state.shop_id)
     current = state.timeline.current
     checks = state.checks
@@ -283,6 +301,8 @@ def _finalise(state: ConversationState, policy: TimingPolicy, book: RuleBook, ou
                                                             now_ms=now_ms))
     state.waiting = Waiting(since=None, level=waiting.level)
     summary = snapshot(state, policy, final=True)
+    if offline_expired_ms is not None:
+        summary["offline_expired_ms"] = offline_expired_ms
     outcome.snapshots.append(summary)
     state.timeline.close_turns(policy)  # a message after the close starts a new turn and a new wait
     if summary["agent_id"] is not None:  # the live running score (appeals are applied in SQL later)

@@ -74,7 +74,9 @@ class Machine:
     first_response_id: str | None = None  # the agent message that gave the first response
     response_sum_ms: int = 0
     responses: int = 0  # answered turns with a response time (not transfer gaps)
-    response_times: list[tuple[str | None, int]] = field(default_factory=list)  # the first RESPONSES_MAX
+    # the first RESPONSES_MAX answers: (agent, response ms, when the answered turn began) — the start lets scoring
+    # exempt every turn that began while the shop was offline (24-hour rule)
+    response_times: list[tuple[str | None, int, int | None]] = field(default_factory=list)
     turns: int = 0
     answered_turns: int = 0
     pending_ts: int | None = None  # start of the open customer turn
@@ -140,7 +142,7 @@ class Machine:
                 self.responses += 1
                 self.response_sum_ms += response
                 if len(self.response_times) < RESPONSES_MAX:
-                    self.response_times.append((agent, response))
+                    self.response_times.append((agent, response, self.pending_ts))
                 if self.first_response_ms is None:
                     self.first_response_ms, self.first_response_agent = response, agent
                     self.first_response_id = entry.message_id
@@ -184,8 +186,10 @@ class Machine:
             "first_response_s": first,
             "first_response_agent": self.first_response_agent,
             "first_response_points": None if first is None else seconds_points(first, policy.first_response_tiers),
-            "response_times_s": [seconds(ms) for _, ms in self.response_times],
-            "response_agents": [agent for agent, _ in self.response_times],
+            "response_times_s": [seconds(ms) for _, ms, _ in self.response_times],
+            "response_starts_ms": [start for _, _, start in self.response_times],  # parallel to response_times_s
+            "response_agents": [agent for agent, _, _ in self.response_times],
+            "responses": self.responses,  # answers with a response time (the mean's count; transfer gaps are not)
             "avg_response_s": seconds(avg),
             "avg_response_points": None if avg is None else seconds_points(avg / 1000, avg_tiers),
             "reply_rate": None if rate is None else round(rate, 4),
@@ -206,16 +210,38 @@ class Machine:
     def to_list(self) -> list[Any]:
         return [self.owner, self.first_customer_ts, self.first_response_ms, self.first_response_agent,
                 self.first_response_id, self.response_sum_ms, self.responses,
-                [[a, ms] for a, ms in self.response_times], self.turns, self.answered_turns, self.pending_ts,
+                _pack_times(self.response_times), self.turns, self.answered_turns, self.pending_ts,
                 self.pending_id, self.last_answer_ts, self.open_transfer,
                 self.customer_messages, self.agent_messages, self.bot_messages, self.agents,
                 [[t.ts_ms, t.from_agent, t.to_agent, t.gap_ms] for t in self.transfers]]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> Machine:
-        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], [(a, ms) for a, ms in raw[7]], raw[8],
+        return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], _unpack_times(raw[7]), raw[8],
                    raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15], raw[16], list(raw[17]),
                    [Transfer(*t) for t in raw[18]])
+
+
+def _pack_times(times: list[tuple[str | None, int, int | None]]) -> list[list[Any]]:
+    """[agent, ms, start] with each start as the difference from the one before (the first as it is): turn starts
+    only grow, so a difference is a few digits where an epoch time is thirteen (the state stays small)."""
+    packed: list[list[Any]] = []
+    previous: int | None = None
+    for agent, ms, start in times:
+        packed.append([agent, ms, None if start is None else start - (previous or 0)])
+        previous = start if start is not None else previous
+    return packed
+
+
+def _unpack_times(raw: list[list[Any]]) -> list[tuple[str | None, int, int | None]]:
+    times: list[tuple[str | None, int, int | None]] = []
+    previous: int | None = None
+    for item in raw:
+        delta = item[2] if len(item) > 2 else None  # states written before the starts were kept have none
+        start = None if delta is None else int(delta) + (previous or 0)
+        times.append((item[0], int(item[1]), start))
+        previous = start if start is not None else previous
+    return times
 
 
 @dataclass(slots=True)

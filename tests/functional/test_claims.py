@@ -9,11 +9,10 @@ import pytest
 
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
-from tests.functional.test_scores_and_rollup import conversation
-from tests.unit.test_storage import alert
+from tests.factories import alert, conversation
 from zhijian.reports.rollup import run_rollup
-from zhijian.store.app import AppStore
-from zhijian.store.claims import ClaimError
+from zhijian.store.database import Database
+from zhijian.store.errors import ClaimError
 from zhijian.store.users import Principal
 
 RUBRIC = rubric_of(load_ruleset().rubric)
@@ -22,35 +21,35 @@ LEAD_A, LEAD_A2 = Principal("lead-a", "floor_lead", "A"), Principal("lead-a2", "
 SUPER = Principal("sup", "supervisor")
 
 
-def test_claim_note_resolve_with_an_audit_trail(store: AppStore) -> None:
-    store.save_alerts([alert("x1", T0, team_id="A", agent_id="ann"), alert("x2", T0 + 1, team_id="A")])
-    assert store.action_of("x1")["state"] == "open"
-    claimed = store.act("x1", LEAD_A, "claim", "on my way")
+def test_claim_note_resolve_with_an_audit_trail(store: Database) -> None:
+    store.alerts.save([alert("x1", T0, team_id="A", agent_id="ann"), alert("x2", T0 + 1, team_id="A")])
+    assert store.claims.of("x1")["state"] == "open"
+    claimed = store.claims.act("x1", LEAD_A, "claim", "on my way")
     assert (claimed["state"], claimed["claimed_by"]) == ("claimed", "lead-a")
     with pytest.raises(ClaimError, match="claimed by lead-a"):
-        store.act("x1", LEAD_A2, "claim")
-    store.act("x1", LEAD_A, "note", "talked to the agent")
-    done = store.act("x1", LEAD_A, "false_positive", "the customer quoted it")
+        store.claims.act("x1", LEAD_A2, "claim")
+    store.claims.act("x1", LEAD_A, "note", "talked to the agent")
+    done = store.claims.act("x1", LEAD_A, "false_positive", "the customer quoted it")
     assert done["state"] == "false_positive" and [n["text"] for n in done["notes"]] == [
         "on my way", "talked to the agent", "the customer quoted it"]
     with pytest.raises(ClaimError, match="already false_positive"):
-        store.act("x1", SUPER, "resolved")
-    store.act("x2", LEAD_A2, "claim")
-    assert store.act("x2", SUPER, "resolved")["resolved_by"] == "sup"  # a supervisor may take over
+        store.claims.act("x1", SUPER, "resolved")
+    store.claims.act("x2", LEAD_A2, "claim")
+    assert store.claims.act("x2", SUPER, "resolved")["resolved_by"] == "sup"  # a supervisor may take over
     with pytest.raises(ClaimError) as missing:
-        store.act("nope", LEAD_A, "claim")
-    assert missing.value.status == 404
-    assert [e["action"] for e in store.audit_trail("x1")] == ["alert.claim", "alert.note", "alert.false_positive"]
-    assert sorted(a["state"] for a in store.action_counts(T0, T0 + 10)) == ["false_positive", "resolved"]
+        store.claims.act("nope", LEAD_A, "claim")
+    assert missing.value.kind == "not_found"
+    assert [e["action"] for e in store.audit.trail("x1")] == ["alert.claim", "alert.note", "alert.false_positive"]
+    assert sorted(a["state"] for a in store.claims.counts(T0, T0 + 10)) == ["false_positive", "resolved"]
 
 
-def test_the_rollup_counts_what_floor_leads_did(store: AppStore, tmp_path: Path) -> None:
+def test_the_rollup_counts_what_floor_leads_did(store: Database, tmp_path: Path) -> None:
     day = RUBRIC.day(T0)
-    store.save_alerts([alert("y1", T0, team_id="A", agent_id="ann"), alert("y2", T0 + 5, team_id="A",
+    store.alerts.save([alert("y1", T0, team_id="A", agent_id="ann"), alert("y2", T0 + 5, team_id="A",
                                                                              agent_id="ann")])
-    store.act("y1", LEAD_A, "resolved")
-    store.act("y2", LEAD_A, "false_positive")
-    store.save_scored([conversation("z1", "ann", 0, team="A")], lambda _shop: RUBRIC)
+    store.claims.act("y1", LEAD_A, "resolved")
+    store.claims.act("y2", LEAD_A, "false_positive")
+    store.scores.save_scored([conversation("z1", "ann", 0, team="A")], lambda _shop: RUBRIC)
     files = run_rollup(store, day, tmp_path, RUBRIC, lang="en")
     (ann,) = csv.DictReader(files.agents_csv.read_text(encoding="utf-8-sig").splitlines())
     assert (ann["agent_id"], ann["alerts_claimed"], ann["alerts_resolved"], ann["alerts_false_positive"]) == (

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from api import floor
+from api import floor, store_errors
 from api.auth import Auth
-from tests.unit.test_storage import alert
-from zhijian.store.app import AppStore
+from tests.factories import alert
+from zhijian.store.database import Database
 
 ADMIN_TOKEN = "admin-token-for-the-floor-test"
 T0 = 1_795_000_000_000
@@ -21,8 +21,9 @@ T0 = 1_795_000_000_000
 class Client:
     """The router in process, over ASGI (no server, no broker)."""
 
-    def __init__(self, store: AppStore) -> None:
+    def __init__(self, store: Database) -> None:
         self.app = FastAPI()
+        store_errors.install(self.app)  # as create_app does
         self.app.include_router(floor.router(store, Auth(store, ADMIN_TOKEN)))
 
     def get(self, path: str, token: str | None) -> tuple[int, Any]:
@@ -33,9 +34,9 @@ class Client:
         return response.status_code, response.json()
 
 
-def session(store: AppStore, username: str, team: str) -> tuple[str, Any]:
-    store.add_user(username, f"{username}-password", role="floor_lead", team_id=team)
-    result = store.login(username, f"{username}-password")
+def session(store: Database, username: str, team: str) -> tuple[str, Any]:
+    store.users.add(username, f"{username}-password", role="floor_lead", team_id=team)
+    result = store.sessions.login(username, f"{username}-password")
     assert result is not None
     return result
 
@@ -44,15 +45,15 @@ def get(client: Client, path: str, token: str | None) -> tuple[int, Any]:
     return client.get(path, token)
 
 
-def test_an_alerts_trail_and_a_conversations_notes_within_the_scope(store: AppStore) -> None:
-    store.save_alerts([alert("a1", T0, team_id="A", conversation_id="c1"),
+def test_an_alerts_trail_and_a_conversations_notes_within_the_scope(store: Database) -> None:
+    store.alerts.save([alert("a1", T0, team_id="A", conversation_id="c1"),
                        alert("a2", T0 + 1, team_id="A", conversation_id="c1", rule="impolite_address"),
                        alert("b1", T0 + 2, team_id="B", conversation_id="c2")])
     token_a, lead_a = session(store, "lead-a", "A")
     token_b, _ = session(store, "lead-b", "B")
-    store.act("a1", lead_a, "claim", "马上处理")
-    store.act("a1", lead_a, "note", "已提醒坐席注意用语")
-    store.act("a1", lead_a, "resolved", "")
+    store.claims.act("a1", lead_a, "claim", "马上处理")
+    store.claims.act("a1", lead_a, "note", "已提醒坐席注意用语")
+    store.claims.act("a1", lead_a, "resolved", "")
     client = Client(store)
 
     status, body = get(client, "/api/alerts/a1/actions", token_a)

@@ -14,7 +14,7 @@ from detectors import RuleBook, load_ruleset, parse_ruleset
 from tests.receivers import Receivers, card_text
 from zhijian.core.settings import Settings
 from zhijian.notify.service import Notifier
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 from zhijian.store.users import Principal
 
 SECRETS = {"webhook": "hook-secret"}
@@ -43,8 +43,8 @@ def test_the_ladder_escalates_only_open_unclaimed_alerts(receivers: Receivers, t
         "channels": {"phone": {"kind": "webhook", "url_env": "T_HOOK_URL", "secret_env": "T_HOOK_SECRET"}},
         "escalation": [{"shops": ["shop-1"], "rules": ["customer_waiting"], "after_s": 60, "label": "现场主管",
                         "channels": ["phone"]}]}}
-    store = AppStore(f"sqlite:///{tmp_path}/z.db")
-    store.create_schema()
+    store = Database(f"sqlite:///{tmp_path}/z.db")
+    store.upgrade()
     since = int(time.time() * 1000) - 61_000  # the customer has waited 61 s
 
     async def run() -> Notifier:
@@ -57,7 +57,7 @@ def test_the_ladder_escalates_only_open_unclaimed_alerts(receivers: Receivers, t
         notifier.on_alert(waiting("claimed", revision=1, severity="warning", state="open", since_ms=since))
         notifier.on_action({"kind": "action", "alert_id": "claimed", "state": "claimed"})
         notifier.on_alert(waiting("in-sql", revision=1, severity="warning", state="open", since_ms=since))
-        store.act("in-sql", Principal("lead", "floor_lead", "team-a"), "claim", known=True)
+        store.claims.act("in-sql", Principal("lead", "floor_lead", "team-a"), "claim", known=True)
         notifier.on_alert(waiting("later", revision=1, severity="warning", state="open", since_ms=since + 50_000))
         await notifier.escalate_due()
         worker = notifier.workers["phone"]
@@ -74,7 +74,7 @@ def test_the_ladder_escalates_only_open_unclaimed_alerts(receivers: Receivers, t
     assert len(cards) == 1 and cards[0].valid
     assert "升级（现场主管）" in card_text(cards[0]) and "#alert=open1" in card_text(cards[0])
     assert "等待：61 秒" in card_text(cards[0])
-    trail = store.audit_trail("open1")
+    trail = store.audit.trail("open1")
     assert [(e["actor"], e["action"], e["detail"]["step"]) for e in trail] == [("notifier", "alert.escalated",
                                                                                 "现场主管")]
     store.dispose()

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_scores_and_rollup import DAY, conversation, save
+from tests.factories import DAY, conversation, save
 from zhijian.reports.period import period_of, previous, run_period_rollup
 from zhijian.reports.rollup import EmptyDay
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 
 WEEK = 7 * 86_400
 
@@ -32,7 +32,7 @@ def test_periods_are_monday_to_sunday_and_calendar_months() -> None:
         period_of("year", DAY)
 
 
-def test_weekly_and_monthly_rankings_with_the_change(store: AppStore, tmp_path: Path) -> None:
+def test_weekly_and_monthly_rankings_with_the_change(store: Database, tmp_path: Path) -> None:
     # clean: 100. slow (first answer after 22 s): first response 3 of 10, average (22 + 5)/2 = 13.5 s → 10: 93
     save(store, [conversation("w47-a1", "A", 0), conversation("w47-a2", "A", 600, slow=True),
                  conversation("w47-b1", "B", 1200, slow=True),

@@ -3,109 +3,41 @@ add manual ones (fatal included), score the human items, sign off — and the ag
 
 from __future__ import annotations
 
-import asyncio
-import copy
-from typing import Any
-
-import httpx
 import pytest
 from fastapi import FastAPI
 
-from api import quality, review
+from api import quality, review, store_errors
 from api.auth import Auth
-from detectors import RuleBook, load_ruleset, parse_ruleset
-from stream.engine.conversation import process_event
-from stream.engine.state import ConversationState
-from zhijian.core.contract import ChatEvent
+from tests.factories import T0, AsgiClient, book_with_human_item, stored, token
 from zhijian.scoring import rubric_lookup
-from zhijian.store.app import AppStore
-from zhijian.store.quality import save_samples
+from zhijian.store.database import Database
 
-T0 = 1_795_000_000_000
 ADMIN = "admin-token-for-tests"
 
 
-def book_with_human_item() -> RuleBook:
-    """The seed, but shop s1's 服务态度 keeps 10 of its 30 points for a reviewer (准确全面)."""
-    document = copy.deepcopy(dict(load_ruleset().document))
-    sections = copy.deepcopy(document["rubric"]["sections"])
-    sections[0]["human_items"] = {"准确全面": 10}
-    document["shops"] = {"s1": {"rubric": {"sections": sections}}}
-    return RuleBook(parse_ruleset(document))
-
-
-def event(conv: str, mid: str, sender: str, at_s: float, text: str = "", etype: str = "message") -> ChatEvent:
-    return ChatEvent(message_id=mid, conversation_id=conv, shop_id="s1", team_id="t1", agent_id="a09",
-                     customer_id="u1", sender=sender, type=etype, text=text, ts_ms=T0 + int(at_s * 1000))
-
-
-def stored(store: AppStore, book: RuleBook, conv: str, rude: str) -> None:
-    """One conversation through the engine, its transcript and closing summary into SQL."""
-    state: ConversationState | None = None
-    lines, summaries = [], []
-    for e in (event(conv, "c1", "customer", 0, "在吗"), event(conv, "a1", "agent", 5, "您好，很高兴为您服务"),
-              event(conv, "c2", "customer", 10, "有货吗"), event(conv, "a2", "agent", 15, rude),
-              event(conv, "a3", "agent", 20, "感谢您的耐心，祝您生活愉快"),
-              event(conv, "end", "system", 30, etype="conversation_ended")):
-        outcome = process_event(state, e, now_ms=e.ts_ms + 200, book=book)
-        state = outcome.state
-        lines.extend(outcome.lines)
-        summaries.extend(s for s in outcome.snapshots if s.get("final"))
-    store.save_transcript(lines, rubric_lookup(book))
-    store.save_scored(summaries, rubric_lookup(book))
-
-
-class TestClient:
-    """Requests to the app in process (httpx's ASGI transport; starlette's TestClient wants another httpx)."""
-
-    __test__ = False
-
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
-        self.day = ""
-
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        async def send() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://review.test") as http:
-                return await http.request(method, url, **kwargs)
-        return asyncio.run(send())
-
-    def get(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", url, **kwargs)
-
-    def post(self, url: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", url, **kwargs)
-
-
 @pytest.fixture
-def client(store: AppStore) -> TestClient:
+def client(store: Database) -> AsgiClient:
     book = book_with_human_item()
-    store.add_user("qa1", "pw-qa-1234", role="qa")
-    store.add_user("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
-    store.add_user("a10", "pw-agent-1234", role="agent", agent_id="a10", team_id="t1")
+    store.users.add("qa1", "pw-qa-1234", role="qa")
+    store.users.add("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
+    store.users.add("a10", "pw-agent-1234", role="agent", agent_id="a10", team_id="t1")
     stored(store, book, "rev-1", "说了多少遍了，您自己看详情")  # conflict −5, deflection −3
     stored(store, book, "rev-2", "您好，有货的，请您放心")
     day = rubric_lookup(book)("s1").day(T0)
-    save_samples(store, day, [{"conversation_id": c, "agent_id": "a09", "reasons": ["random_1pct"]}
+    store.samples.save(day, [{"conversation_id": c, "agent_id": "a09", "reasons": ["random_1pct"]}
                               for c in ("rev-1", "rev-2")])
     app = FastAPI()
+    store_errors.install(app)  # as create_app does
     auth = Auth(store, ADMIN)
     app.state.auth = auth  # api.deps finds it there
     app.include_router(quality.router(store, book, auth))
     app.include_router(review.router(store, book, auth))
-    test_client = TestClient(app)
+    test_client = AsgiClient(app)
     test_client.day = day
     return test_client
 
 
-def token(store: AppStore, user: str, password: str) -> dict[str, str]:
-    login = store.login(user, password)
-    assert login is not None
-    return {"authorization": f"Bearer {login[0]}"}
-
-
-def test_a_review_from_the_queue_to_the_agents_appeal(client: TestClient, store: AppStore) -> None:
+def test_a_review_from_the_queue_to_the_agents_appeal(client: AsgiClient, store: Database) -> None:
     day = client.day
     qa, agent = token(store, "qa1", "pw-qa-1234"), token(store, "a09", "pw-agent-1234")
     other = token(store, "a10", "pw-agent-1234")
@@ -178,7 +110,7 @@ def test_a_review_from_the_queue_to_the_agents_appeal(client: TestClient, store:
     assert decided["score"]["score"] == 95.0  # the manual −10 is out: 85 + 10
 
 
-def test_a_manual_fatal_finding_zeroes_the_score(client: TestClient, store: AppStore) -> None:
+def test_a_manual_fatal_finding_zeroes_the_score(client: AsgiClient, store: Database) -> None:
     qa = token(store, "qa1", "pw-qa-1234")
     added = client.post("/api/review/conversations/rev-2/findings",
                         json={"label": "wrong_product_info", "note": "面料答错：实为涤纶"}, headers=qa)

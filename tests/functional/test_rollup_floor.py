@@ -16,12 +16,9 @@ import pytest
 
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
-from tests.functional.test_scores_and_rollup import DAY, conversation, rubric_for
-from tests.unit.test_response_times import T0
-from tests.unit.test_storage import alert
+from tests.factories import DAY, T0, alert, conversation, rubric_for
 from zhijian.reports.rollup import EmptyDay, cap_sample, floor_yesterday, run_rollup
-from zhijian.store.app import AppStore
-from zhijian.store.quality import samples_for
+from zhijian.store.database import Database
 
 RUBRIC = rubric_of(load_ruleset().rubric)
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,30 +56,30 @@ def test_the_cli_defaults_to_the_floors_yesterday_and_refuses_an_empty_day(tmp_p
     assert any(f"report-{day}.html" in allowed.stdout for day in days), allowed.stdout
 
 
-def test_an_empty_day_is_refused_unless_allowed(store: AppStore, tmp_path: Path) -> None:
+def test_an_empty_day_is_refused_unless_allowed(store: Database, tmp_path: Path) -> None:
     with pytest.raises(EmptyDay):
         run_rollup(store, "2026-11-01", tmp_path / "refused", RUBRIC)
     assert not (tmp_path / "refused").exists()
     files = run_rollup(store, "2026-11-01", tmp_path / "allowed", RUBRIC, allow_empty=True)
     assert rows_of(files.agents_csv)[1] == []
     # alerts alone make a day worth reporting (nothing was scored yet, the floor still saw alerts)
-    store.save_alerts([alert("e1", T0, team_id="t1", agent_id="A")])
+    store.alerts.save([alert("e1", T0, team_id="t1", agent_id="A")])
     run_rollup(store, DAY, tmp_path / "alerts-only", RUBRIC)
 
 
 @pytest.fixture
-def shift(store: AppStore) -> None:
+def shift(store: Database) -> None:
     summaries = [
         conversation("k1", "A", 0), conversation("k2", "A", 100, bad="嫌贵别买"),
         conversation("k3", "A", 200, bad="好的哦，请您稍等"), conversation("k4", "B", 300, slow=True),
         conversation("k5", "B", 400), conversation("k6", "C", 500, team="t2", bad="你自己想办法吧"),
     ]
-    store.save_scored(summaries, rubric_for)
-    store.save_scored([conversation("y1", "A", -86_400), conversation("y2", "B", -86_300, bad="嫌贵别买")],
+    store.scores.save_scored(summaries, rubric_for)
+    store.scores.save_scored([conversation("y1", "A", -86_400), conversation("y2", "B", -86_300, bad="嫌贵别买")],
                       rubric_for)  # the day before, for the day-on-day change
 
 
-def test_chinese_headers_once_each_chinese_reasons_and_a_readable_report(store: AppStore, shift: None,
+def test_chinese_headers_once_each_chinese_reasons_and_a_readable_report(store: Database, shift: None,
                                                                         tmp_path: Path) -> None:
     files = run_rollup(store, DAY, tmp_path, RUBRIC)
     head, agents = rows_of(files.agents_csv)
@@ -95,7 +92,7 @@ def test_chinese_headers_once_each_chinese_reasons_and_a_readable_report(store: 
     assert team_head[0] == "班组" and len(team_head) == len(set(team_head)) and len(teams) == 2
     sample_head, sample = rows_of(files.sample_csv)
     assert sample_head == ["会话", "坐席", "抽检原因"]
-    assert {r["会话"]: r["抽检原因"] for r in sample}["k2"].startswith("有质检问题")
+    assert {r["会话"]: r["抽检原因"] for r in sample}["k2"].startswith("严重问题（自动检出）")
 
     report = files.report_html.read_text(encoding="utf-8")
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in report
@@ -108,7 +105,7 @@ def test_chinese_headers_once_each_chinese_reasons_and_a_readable_report(store: 
     assert "Day on day" in english.report_html.read_text(encoding="utf-8")
 
 
-def test_the_day_on_day_change_compares_with_the_day_before(store: AppStore, shift: None, tmp_path: Path) -> None:
+def test_the_day_on_day_change_compares_with_the_day_before(store: Database, shift: None, tmp_path: Path) -> None:
     report = run_rollup(store, DAY, tmp_path, RUBRIC).report_html.read_text(encoding="utf-8")
     # 6 conversations on the day, 2 the day before
     assert "<tr><td>会话数</td><td>6</td><td>2</td><td>+4</td></tr>" in report
@@ -130,11 +127,11 @@ def test_the_sample_is_capped_per_agent_in_the_seed_rules_priority() -> None:
     assert cap_sample(picked, 0) == []
 
 
-def test_the_stored_sample_holds_at_most_the_cap(store: AppStore, tmp_path: Path) -> None:
+def test_the_stored_sample_holds_at_most_the_cap(store: Database, tmp_path: Path) -> None:
     busy = [conversation(f"b{n}", "A", n * 100, bad="嫌贵别买" if n % 2 else None) for n in range(10)]
-    store.save_scored(busy, rubric_for)
+    store.scores.save_scored(busy, rubric_for)
     run_rollup(store, DAY, tmp_path, RUBRIC)
-    stored = samples_for(store, DAY)
-    assert len(stored) == 3 and all("has_finding" in s["reasons"] for s in stored)
+    stored = store.samples.of_day(DAY)
+    assert len(stored) == 3 and all("critical_finding" in s["reasons"] for s in stored)
     run_rollup(store, DAY, tmp_path, RUBRIC, sample_cap=5)
-    assert len(samples_for(store, DAY)) == 5
+    assert len(store.samples.of_day(DAY)) == 5

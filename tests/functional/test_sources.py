@@ -11,26 +11,27 @@ from sqlalchemy import select
 from api.auth import Auth
 from api.ingest import SourceResolver
 from zhijian.cli import main
-from zhijian.store.app import AppStore
-from zhijian.store.sources import SourceError, add_source, disable_source, ingest_sources, list_sources, source_for
+from zhijian.store.database import Database
+from zhijian.store.errors import SourceError
+from zhijian.store.schema import ingest_sources
 
 
-def test_tokens_are_hashed_resolved_and_revoked(store: AppStore) -> None:
-    token = add_source(store, "relay", {"fields": {"shop_id": {"const": "s1"}}})
+def test_tokens_are_hashed_resolved_and_revoked(store: Database) -> None:
+    token = store.sources.add("relay", {"fields": {"shop_id": {"const": "s1"}}})
     with store.engine.connect() as conn:
         stored = conn.execute(select(ingest_sources)).mappings().one()
     assert token not in json.dumps(dict(stored)) and len(stored["token_sha256"]) == 64
-    found = source_for(store, token)
+    found = store.sources.for_token(token)
     assert found is not None and found.name == "relay" and found.mapping == {"fields": {"shop_id": {"const": "s1"}}}
-    assert source_for(store, token + "x") is None
+    assert store.sources.for_token(token + "x") is None
     with pytest.raises(SourceError, match="exists"):
-        add_source(store, "relay")
+        store.sources.add("relay")
     with pytest.raises(SourceError, match="letters"):
-        add_source(store, "no spaces please")
+        store.sources.add("no spaces please")
     resolver = SourceResolver(store, Auth(store, "admin-token"), None)
     assert resolver.resolve("admin-token") is not None and resolver.resolve("admin-token").admin  # type: ignore[union-attr]
-    assert disable_source(store, "relay")
-    assert source_for(store, token) is None and list_sources(store)[0]["disabled"]
+    assert store.sources.disable("relay")
+    assert store.sources.for_token(token) is None and store.sources.all()[0]["disabled"]
     assert resolver.resolve(token) is None
 
 
@@ -50,11 +51,11 @@ def test_the_cli_adds_a_source_with_a_checked_mapping(tmp_path: Path, monkeypatc
     assert "wecom\tmapping\tactive" in listed and "other" not in listed and token not in listed
 
 
-def test_a_mapping_in_the_rule_set_is_used_when_the_record_has_none(store: AppStore) -> None:
+def test_a_mapping_in_the_rule_set_is_used_when_the_record_has_none(store: Database) -> None:
     from detectors import RuleBook, load_ruleset, parse_ruleset
 
-    token = add_source(store, "wecom")
-    other = add_source(store, "broken")
+    token = store.sources.add("wecom")
+    other = store.sources.add("broken")
     mapping = {"fields": {"shop_id": {"const": "shop-doc"}}}
     document = {**load_ruleset().document, "ingest": {"sources": {"wecom": mapping, "broken": {"fields": {"x": 1}}}}}
     resolver = SourceResolver(store, Auth(store, "admin-token"), RuleBook(parse_ruleset(document)))

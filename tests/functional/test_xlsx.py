@@ -9,13 +9,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from tests.functional.test_scores_and_rollup import DAY, conversation, save
+from tests.factories import DAY, conversation, save
 from zhijian.cli import main
 from zhijian.reports.xlsx import alerts_sheet, number, workbook_bytes
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 
 
-def test_rollup_xlsx_holds_the_rollups_rows(store: AppStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_rollup_xlsx_holds_the_rollups_rows(store: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     summaries = [conversation("x1", "A", 0), conversation("x2", "A", 100, bad="嫌贵别买"),
                  conversation("x3", "B", 300, slow=True), conversation("x4", "C", 500, team="t2", bad="你自己想办法吧")]

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
-from tests.integration.harness import Proc, settings_for, stack_env, start_api, start_worker
-from zhijian.core.settings import Settings
-from zhijian.kafka.broker import EmbeddedBroker, ensure_topics, free_port
+from tests.factories import missing
+from tests.integration.browser import CHROMIUM, FLAGS
+from tests.integration.harness import Stack, prepare, start_api, start_worker
+from zhijian.kafka.broker import EmbeddedBroker, free_port
+
+__all__ = ["Stack", "broker", "browser", "prepare", "stack"]  # Stack and prepare live in the harness
 
 
 @pytest.fixture(scope="session")
@@ -19,31 +21,6 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     embedded.start()
     yield embedded
     embedded.stop()
-
-
-@dataclass
-class Stack:
-    env: dict[str, str]
-    settings: Settings
-    workdir: Path
-    worker: Proc
-    api: Proc
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.api_port}"
-
-    @property
-    def token(self) -> str:
-        return self.settings.admin_token
-
-
-def prepare(broker: EmbeddedBroker, workdir: Path, name: str) -> tuple[dict[str, str], Settings]:
-    env = stack_env(broker.bootstrap_servers, workdir, name=name)
-    settings = settings_for(env)
-    asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
-                              compacted=settings.topics.compacted()))
-    return env, settings
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +37,13 @@ def stack(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> I
     yield Stack(env, settings, workdir, worker, api)
     api.stop()
     worker.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        missing("chromium", f"{CHROMIUM} not found (apt-get install -y chromium)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()

@@ -3,6 +3,7 @@ by its own topic prefix, Faust app id, ports and database file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,11 +15,12 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zhijian.core.settings import Settings
-from zhijian.kafka.broker import free_port
+from zhijian.kafka.broker import EmbeddedBroker, ensure_topics, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -185,3 +187,28 @@ def chat_event(mid: str, conv: str, sender: str, text: str, *, agent: str | None
         "agent_id": agent, "customer_id": "cust-1", "sender": sender, "type": etype, "text": text,
         "ts": ts_ms if ts_ms is not None else int(time.time() * 1000),
     }
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    settings: Settings
+    workdir: Path
+    worker: Proc
+    api: Proc
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def token(self) -> str:
+        return self.settings.admin_token
+
+
+def prepare(broker: EmbeddedBroker, workdir: Path, name: str) -> tuple[dict[str, str], Settings]:
+    env = stack_env(broker.bootstrap_servers, workdir, name=name)
+    settings = settings_for(env)
+    asyncio.run(ensure_topics(broker.bootstrap_servers, settings.topics.all(), partitions=settings.partitions,
+                              compacted=settings.topics.compacted()))
+    return env, settings

@@ -2,46 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import re
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.conftest import missing
+from tests.integration.browser import DESKTOP, LAPTOP, PHONE, open_with_token, send, shot
 from tests.integration.conftest import Stack
 from tests.integration.harness import chat_event, post_json
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser]
-CHROMIUM = os.environ.get("ZHIJIAN_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        missing("chromium", f"{CHROMIUM} not found (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield instance
-        instance.close()
-
-
-DESKTOP = {"width": 1920, "height": 1080}
-LAPTOP = {"width": 1366, "height": 768}
-PHONE = {"width": 390, "height": 844}
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
@@ -64,18 +39,6 @@ def focused(page: Page) -> dict[str, str]:
         "() => ({act: document.activeElement?.dataset?.act || '',"
         " conv: document.activeElement?.closest('tr')?.dataset?.conversation || ''})")
     return result
-
-
-def send(stack: Stack, events: list[dict[str, object]]) -> None:
-    """Produce from another thread: Playwright's sync API owns this thread's event loop."""
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(asyncio.run, produce(stack, events)).result(timeout=30)
-
-
-def open_with_token(page: Page, stack: Stack) -> None:
-    """The operator's way in (make run prints this URL; the token is in the fragment, never sent to the server)."""
-    page.goto(f"{stack.api_url}/#token={stack.token}")
-    expect(page.locator("#status")).to_have_attribute("data-state", "live", timeout=15_000)
 
 
 def sign_in(page: Page, stack: Stack, username: str, password: str) -> None:
@@ -114,21 +77,22 @@ def closed_conversation(stack: Stack, conv: str, agent: str, reply: str) -> None
                  chat_event(f"{conv}-e", conv, "system", "", agent=None, etype="conversation_ended", ts_ms=now + 9000)])
 
 
-def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / name))
+def answer(page: Page, *values: str, tap: bool = False) -> None:
+    """Fill the page's own dialog (ask.js: no window.prompt) field by field, and confirm it."""
+    dialog = page.locator("dialog#ask")
+    expect(dialog).to_be_visible()
+    fields = dialog.locator("input, textarea")
+    expect(fields).to_have_count(len(values))
+    for i, value in enumerate(values):
+        fields.nth(i).fill(value)
+    if tap:
+        dialog.locator("#ask-ok").tap()
+    else:
+        dialog.locator("#ask-ok").click()
+    expect(dialog).to_be_hidden()
 
 
-async def produce(stack: Stack, events: list[dict[str, object]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(stack.settings.topics.messages,
-                                         json.dumps(event, ensure_ascii=False).encode(),
-                                         key=str(event["conversation_id"]).encode())
-    finally:
-        await producer.stop()
+
 
 
 def test_one_row_per_offending_message_and_a_quiet_alarm(stack: Stack, page: Page) -> None:
@@ -277,12 +241,12 @@ def test_claim_note_resolve_from_a_phone_seen_live_on_the_wall(stack: Stack, bro
         claim.tap()
         sup_row = supervisor.locator("#alerts tr", has_text=conv_a)
         expect(sup_row.locator(".state")).to_contain_text("lead-a 已认领", timeout=15_000)
-        lead.once("dialog", lambda dialog: dialog.accept("已提醒坐席注意用语"))
         card.locator("button[data-act=note]").tap()
+        answer(lead, "已提醒坐席注意用语", tap=True)
         expect(sup_row.locator(".notes")).to_contain_text("lead-a：已提醒坐席注意用语", timeout=15_000)
         expect(card.locator(".notes")).to_contain_text("已提醒坐席注意用语")
-        lead.once("dialog", lambda dialog: dialog.accept("坐席已道歉"))
         card.locator("button[data-act=resolved]").tap()
+        answer(lead, "坐席已道歉", tap=True)
         # handled alerts leave the default (待处理) view, on every open dashboard
         expect(sup_row).to_have_count(0, timeout=15_000)
         expect(card).to_have_count(0)
@@ -369,8 +333,8 @@ def test_an_agent_appeals_a_finding_and_qa_decides_it_with_the_conversation_open
         row.locator("button").click()
         finding = agent.locator("#agent-detail li[data-status=active]", has_text="语气词不当")
         expect(finding).to_contain_text("已生效")
-        agent.once("dialog", lambda dialog: dialog.accept("哦 是商品名的一部分"))
         finding.locator("button[data-act=appeal]").click()
+        answer(agent, "哦 是商品名的一部分")
         expect(agent.locator("#agent-detail li[data-status=appealed]", has_text="语气词不当")).to_have_count(1)
 
         sign_in(qa, stack, "qa-ap", "qa-ap-password")
@@ -387,8 +351,8 @@ def test_an_agent_appeals_a_finding_and_qa_decides_it_with_the_conversation_open
         expect(qa.locator("#conv-score li[data-section]")).to_have_count(4)
         shot(qa, "qa-appeal-context-1366.png")
         qa.click("#conv-close")
-        qa.once("dialog", lambda dialog: dialog.accept("同意"))
         appeal.locator("button[data-act=accept]").click()
+        answer(qa, "同意")
         expect(appeal).to_have_count(0, timeout=10_000)
         expect(qa.locator("#scoreboard tr[data-agent-id=agent-ap] td").nth(2)).to_have_text("100.0", timeout=10_000)
     finally:
@@ -405,9 +369,15 @@ def test_qa_awards_a_bonus_edits_the_rules_and_reads_the_audit_log(stack: Stack,
     page.goto(f"{stack.api_url}/#conversation={conv}")  # a link to the conversation opens it
     score = page.locator("#conv-score")
     expect(score).to_contain_text("本会话得分", timeout=10_000)
-    answers = iter(["3", "耐心细致，主动告知物流"])
-    page.on("dialog", lambda dialog: dialog.accept(next(answers)))
     score.locator("button[data-act=bonus]").click()
+    ask = page.locator("dialog#ask")
+    ask.locator("#ask-points").fill("11")  # past the rubric's 0–10: said beside the field, nothing sent
+    ask.locator("#ask-note").fill("耐心细致")
+    ask.locator("#ask-ok").click()
+    expect(ask.locator("#ask-points-error")).to_have_text("请输入 0–10 之间的整数")
+    expect(ask.locator("#ask-points")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(":focus")).to_have_id("ask-points")
+    answer(page, "3", "耐心细致，主动告知物流")
     expect(score).to_contain_text("亮点加分 +3.0", timeout=10_000)
     page.click("#conv-close")
 
@@ -477,3 +447,138 @@ def test_flash_and_sound_follow_the_per_rule_settings(stack: Stack, page: Page) 
     expect(page.locator("#settings-rules input[data-rule=conflict][data-kind=flash]")).not_to_be_checked()
     expect(page.locator("#settings-rules input[data-rule=banned_word][data-kind=flash]")).to_be_checked()
     expect(page.locator("#settings-interval")).to_have_value("0")
+
+
+SHOTS = Path(os.environ.get("ZHIJIAN_DASH_SHOTS", "/tmp/dash-shots"))
+
+
+def keep(page: Page, name: str) -> None:
+    """Screenshots for review, outside the repository."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / name))
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1366", "390"])
+def test_the_in_page_dialog_validates_cancels_with_esc_and_gives_focus_back(
+        stack: Stack, browser: Browser, viewport: dict[str, int]) -> None:
+    phone = viewport is PHONE
+    context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone)
+    try:
+        page = context.new_page()
+        open_with_token(page, stack)
+        conv = f"conv-d-{uuid.uuid4().hex[:6]}"
+        send(stack, [chat_event(f"{conv}-m", conv, "agent", "爱买不买", agent="agent-d")])
+        row = page.locator("#alerts tr", has_text=conv)
+        expect(row).to_have_count(1, timeout=20_000)
+        note = row.locator("button[data-act=note]")
+        note.click()
+        dialog = page.locator("dialog#ask")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("h2")).to_have_text("添加备注")
+        field = dialog.get_by_label("备注内容")  # a real label on the input
+        expect(field).to_be_focused()
+        # within the screen, buttons big enough for a thumb on a phone
+        assert in_viewport(page, dialog)
+        for button in ("#ask-ok", "#ask-cancel"):
+            box = dialog.locator(button).bounding_box()
+            assert box is not None and box["height"] >= (44 if phone else 32)
+            assert in_viewport(page, dialog.locator(button))
+        dialog.locator("#ask-ok").click()  # empty: refused with a message beside the field
+        expect(dialog.locator("#ask-note-error")).to_have_text("请填写此项")
+        expect(field).to_have_attribute("aria-invalid", "true")
+        expect(field).to_have_attribute("aria-describedby", "ask-note-error")
+        keep(page, f"dialog-validation-{viewport['width']}.png")
+        field.fill("先看一下")
+        expect(dialog.locator("#ask-note-error")).to_have_text("")  # gone once the input is right
+        page.keyboard.press("Escape")  # cancelled: nothing sent, focus back on the button
+        expect(dialog).to_be_hidden()
+        expect(note).to_be_focused()
+        expect(row.locator(".notes")).to_have_count(0)
+        page.keyboard.press("Enter")  # the focused 备注 button opens it again, empty
+        expect(dialog).to_be_visible()
+        expect(field).to_have_value("")
+        field.fill("已提醒坐席")
+        keep(page, f"dialog-note-{viewport['width']}.png")
+        page.keyboard.press("Enter")  # Enter confirms (Shift+Enter would be a new line)
+        expect(dialog).to_be_hidden()
+        expect(row.locator(".notes")).to_contain_text("已提醒坐席", timeout=15_000)
+        expect(note).to_be_focused()
+        # English mode: the dialog speaks English too
+        page.click("#lang")
+        note.click()
+        expect(dialog.locator("h2")).to_have_text("Add a note")
+        expect(dialog.locator("#ask-cancel")).to_have_text("Cancel")
+        dialog.locator("#ask-cancel").click()
+        expect(dialog).to_be_hidden()
+        page.click("#lang")
+        # closed without a cancel event (the browser may skip it on a second Esc): cancelled all the same, and
+        # the next question opens as usual
+        note.click()
+        dialog.locator("textarea").fill("不应发送")
+        page.evaluate("() => document.getElementById('ask').close()")
+        expect(dialog).to_be_hidden()
+        expect(note).to_be_focused()
+        note.click()
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("textarea")).to_have_value("")
+        dialog.locator("#ask-cancel").click()
+        expect(row.locator(".notes li")).to_have_count(1)
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["1366", "390"])
+def test_search_finds_a_conversation_by_order_number_keyword_and_id_within_the_scope(
+        stack: Stack, browser: Browser, viewport: dict[str, int]) -> None:
+    width = viewport["width"]
+    add_user(stack, {"username": f"lead-s{width}", "password": "lead-s-password", "role": "floor_lead",
+                     "team_id": f"team-s{width}", "display_name": "搜索组长"})
+    tag = uuid.uuid4().hex[:6].upper()
+    mine, other = f"conv-s-{tag.lower()}", f"conv-o-{tag.lower()}"
+    order = f"DD{tag}0017"
+    now = int(time.time() * 1000) - 30_000
+    send(stack, [chat_event(f"{mine}-c", mine, "customer", f"订单 {order} 还没发货，退款吗", agent=None,
+                            team=f"team-s{width}", ts_ms=now),
+                 chat_event(f"{mine}-a", mine, "agent", "您好，马上为您查询", agent="agent-s1", team=f"team-s{width}",
+                            ts_ms=now + 2000),
+                 chat_event(f"{other}-c", other, "customer", f"我的订单 {order}9 也没到", agent=None,
+                            team="team-elsewhere", ts_ms=now + 4000)])
+    context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=viewport is PHONE)
+    try:
+        page = context.new_page()
+        sign_in(page, stack, f"lead-s{width}", "lead-s-password")
+        box = page.get_by_role("searchbox", name="搜索会话")
+        expect(box).to_be_visible()
+        assert in_viewport(page, box)
+        results = page.locator("#search-list li")
+        for _attempt in range(10):  # the transcript reaches SQL in the worker's next batch
+            box.fill(order)
+            box.press("Enter")
+            expect(page.locator("#search-summary")).not_to_have_text("加载中…")
+            if results.count():
+                break
+            page.wait_for_timeout(1000)
+        # the floor lead finds their team's conversation; the other team's, with the same order prefix, stays out
+        expect(results).to_have_count(1)
+        hit = results.first
+        expect(hit).to_have_attribute("data-conversation-id", mine)
+        expect(hit.locator("mark")).to_have_text(order)
+        expect(page.locator("#search-summary")).to_have_text("找到 1 个会话")
+        keep(page, f"search-results-{width}.png")
+        hit.locator("a").click()  # opens the conversation at the matching message
+        dialog = page.locator("#conversation")
+        expect(dialog.locator("li.focus")).to_contain_text(order, timeout=10_000)
+        keep(page, f"search-conversation-{width}.png")
+        page.click("#conv-close")
+
+        box.fill("没有这样的内容" + tag)
+        box.press("Enter")
+        expect(page.locator("#search-summary")).to_have_text("没有找到匹配的会话")
+        box.fill(mine)  # by its id
+        box.press("Enter")
+        expect(results).to_have_count(1)
+        expect(results.first).to_contain_text("会话号匹配")
+        box.press("Escape")
+        expect(page.locator("#search-results")).to_be_hidden()
+    finally:
+        context.close()

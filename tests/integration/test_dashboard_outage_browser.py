@@ -13,22 +13,15 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Route, WebSocketRoute, expect
 
+from tests.integration.browser import LAPTOP, PHONE, open_with_token, send, shot
 from tests.integration.conftest import Stack
 from tests.integration.harness import chat_event, start_api
-from tests.integration.test_dashboard_browser import (  # noqa: F401 - browser is a fixture
-    LAPTOP,
-    PHONE,
-    browser,
-    open_with_token,
-    send,
-    shot,
-)
 
 pytestmark = [pytest.mark.broker, pytest.mark.browser]
 
 
 def test_the_outage_banner_shows_while_the_api_is_down_and_actions_offer_a_retry(
-        stack: Stack, browser: Browser) -> None:  # noqa: F811 - the fixture
+        stack: Stack, browser: Browser) -> None:
     context = browser.new_context(viewport=LAPTOP, locale="zh-CN")
     restarted = None
     try:
@@ -94,7 +87,7 @@ def static(route: Route) -> None:
     route.fulfill(body=file.read_bytes(), content_type=f"{TYPES.get(file.suffix, 'text/plain')}; charset=utf-8")
 
 
-def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # noqa: F811
+def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:
     """Tickets (never the token in a socket URL), ready/cursor → after=, de-dup by (alert_id, revision),
     silence for 15 s and feed "down" → 数据中断 and a reconnect, 4401 → the sign-in screen."""
     context = browser.new_context(viewport=PHONE, locale="zh-CN")
@@ -186,7 +179,7 @@ def test_the_client_follows_the_socket_protocol(browser: Browser) -> None:  # no
 
 
 def test_waiting_cards_show_the_customers_words_the_shop_and_a_customer_who_may_have_left(
-        browser: Browser) -> None:  # noqa: F811
+        browser: Browser) -> None:
     """The fields the worker's waiting-board snapshots carry (waiting_excerpt, last_customer_ms, shop_id,
     customer_gone_after_s), rendered from a scripted /ws/conversations."""
     context = browser.new_context(viewport=PHONE, locale="zh-CN")

@@ -14,8 +14,7 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream.agents import expected_partition
-from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, wait_for, ws_url
+from tests.integration.harness import Stack, chat_event, http_json, wait_for, ws_url
 
 pytestmark = pytest.mark.broker
 

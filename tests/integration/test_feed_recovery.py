@@ -16,8 +16,7 @@ import pytest
 import websockets
 from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import prepare
-from tests.integration.harness import Proc, http_json, wait_for, ws_url
+from tests.integration.harness import Proc, http_json, prepare, wait_for, ws_url
 from zhijian.kafka.broker import EmbeddedBroker, ensure_topics, free_port
 
 pytestmark = pytest.mark.broker

@@ -18,9 +18,8 @@ import websockets
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream.engine.conversation import default_rulebook
-from tests.integration.conftest import Stack
-from tests.integration.harness import ROOT, chat_event, http_json, wait_for, ws_url
-from tests.unit.test_ingest_mapping import sync_msg_body
+from tests.factories import sync_msg_body
+from tests.integration.harness import ROOT, Stack, chat_event, http_json, wait_for, ws_url
 
 pytestmark = pytest.mark.broker
 
@@ -43,7 +42,10 @@ def add_source(stack: Stack, name: str, mapping: Path | None = None) -> str:
     return out.strip().splitlines()[-1]
 
 
-async def collect_alerts(url: str, until: Any, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+async def collect_alerts(url: str, until: Any, ready: asyncio.Event,
+                         timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """Alerts from the socket until ``until(seen)``; ``ready`` is set when the API says the socket is
+    subscribed (its ``ready`` frame): anything produced after that reaches it."""
     seen: list[dict[str, Any]] = []
     async with websockets.connect(url) as socket:
         deadline = asyncio.get_running_loop().time() + timeout_s
@@ -52,6 +54,8 @@ async def collect_alerts(url: str, until: Any, timeout_s: float = 60.0) -> list[
             if remaining <= 0:
                 raise AssertionError(f"timed out; alerts so far: {[(a['rule'], a['message_id']) for a in seen]}")
             payload = json.loads(await asyncio.wait_for(socket.recv(), remaining))
+            if payload.get("kind") == "ready":
+                ready.set()
             if "alert_id" in payload and payload.get("kind") != "action":
                 seen.append(payload)
     return seen
@@ -90,8 +94,9 @@ def test_http_events_reach_the_wall_exactly_once(stack: Stack) -> None:
 
     async def scenario() -> list[dict[str, Any]]:
         ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
-        waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(seen) >= per_message * len(mids)))
-        await asyncio.sleep(1.0)  # subscribed before the events are posted
+        ready = asyncio.Event()
+        waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(seen) >= per_message * len(mids), ready))
+        await asyncio.wait_for(ready.wait(), 30)  # subscribed before the events are posted
 
         def posts() -> None:
             status, body, _ = post(url, token, json.dumps(violation(0), ensure_ascii=False).encode())
@@ -157,9 +162,10 @@ def test_tokens_limits_and_a_mapped_platform_callback(stack: Stack) -> None:
 
     async def scenario() -> list[dict[str, Any]]:
         ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
+        ready = asyncio.Event()
         waiter = asyncio.create_task(collect_alerts(ws, lambda seen: any(a["message_id"] == f"m2-{run}"
-                                                                         for a in seen)))
-        await asyncio.sleep(1.0)
+                                                                         for a in seen), ready))
+        await asyncio.wait_for(ready.wait(), 30)
         status, body, _ = await asyncio.to_thread(post, url, wecom, json.dumps(callback).encode())
         assert status == 200, body
         assert [r["status"] for r in body["results"]] == ["accepted", "accepted", "skipped", "skipped"]
@@ -188,9 +194,10 @@ def test_pre_send_check_answers_what_the_pipeline_raises(stack: Stack) -> None:
 
     async def scenario() -> list[dict[str, Any]]:
         ws = await asyncio.to_thread(ws_url, stack.settings.api_port, "/ws/alerts", stack.token)
+        ready = asyncio.Event()
         waiter = asyncio.create_task(collect_alerts(ws, lambda seen: len(
-            [a for a in seen if a["message_id"] in sent]) >= expected))
-        await asyncio.sleep(1.0)
+            [a for a in seen if a["message_id"] in sent]) >= expected, ready))
+        await asyncio.wait_for(ready.wait(), 30)
         events = [chat_event(mid, f"conv-{mid}", "agent", text, agent="a9", team="team-a")
                   for mid, text in sent.items()]
         _, body, _ = await asyncio.to_thread(post, f"{stack.api_url}/api/events", stack.token,

@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, produce_events, put_json, wait_for
-from zhijian.store.base import Store
+from tests.integration.harness import Stack, chat_event, http_json, produce_events, put_json, wait_for
+from zhijian.store.database import Database
 
 pytestmark = pytest.mark.broker
 
@@ -47,4 +46,4 @@ def test_published_rules_reach_the_worker_live_and_findings_record_the_version(s
     # the record: the revision is in SQL with its digest, newest first
     status, history = http_json(f"{stack.api_url}/api/rules/history", stack.token)
     assert status == 200 and history["revisions"][0]["version"] == version
-    assert Store(stack.settings.database_url).latest_ruleset()["version"] == version  # type: ignore[index]
+    assert Database(stack.settings.database_url).rulesets.latest()["version"] == version  # type: ignore[index]

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import Proc, chat_event, http_json, post_json, put_json, wait_for
+from tests.integration.harness import Proc, Stack, chat_event, http_json, post_json, put_json, wait_for
 from tests.receivers import Receivers, card_text
 from zhijian.kafka.broker import free_port
 

@@ -16,8 +16,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 from schemathesis.core.failures import FailureGroup
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import http_json, post_json, put_json
+from tests.integration.harness import Stack, http_json, post_json, put_json
 
 pytestmark = pytest.mark.broker
 MAX_EXAMPLES = 40

@@ -13,8 +13,7 @@ import kafka
 import pytest
 from aiokafka.partitioner import murmur2
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, wait_for
+from tests.integration.harness import Stack, chat_event, http_json, wait_for
 
 pytestmark = pytest.mark.broker
 PHONE = "13912345678"

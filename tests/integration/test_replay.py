@@ -9,16 +9,15 @@ import contextlib
 import json
 import time
 import uuid
-from typing import Any
 
 import pytest
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import Proc, chat_event, http_json, wait_for, ws_url
+from tests.integration.harness import Proc, Stack, chat_event, http_json, wait_for, ws_url
 from zhijian.kafka.broker import free_port
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 
 pytestmark = pytest.mark.broker
 RATE = 100  # messages per second
@@ -95,12 +94,20 @@ async def produced_alerts(stack: Stack, tag: str) -> dict[str, int]:
 
 
 def test_every_api_process_sees_every_alert(stack: Stack) -> None:
-    """Two API processes (no consumer group): a socket on each gets the alert."""
+    """Two API processes on one broker (no consumer group): a socket on each gets every alert of
+    conversations on every partition — the alerts on the topic, no fewer on either."""
     second, second_port = start_second_api(stack, "api-second")
-    conv = f"two-{uuid.uuid4().hex[:8]}"
+    tag = f"two-{uuid.uuid4().hex[:6]}-"
+    partitions = stack.settings.partitions
+    convs: dict[int, list[str]] = {}
+    while any(len(convs.get(p, [])) < 2 for p in range(partitions)):  # two conversations on every partition
+        conv = f"{tag}{uuid.uuid4().hex[:8]}"
+        found = convs.setdefault((murmur2(conv.encode()) & 0x7FFFFFFF) % partitions, [])
+        if len(found) < 2:
+            found.append(conv)
     try:
-        async def scenario() -> list[dict[str, Any]]:
-            walls = [Wall(conv), Wall(conv)]
+        async def scenario() -> tuple[list[dict[str, int]], dict[str, int]]:
+            walls = [Wall(tag), Wall(tag)]
             urls = [ws_url(stack.settings.api_port, "/ws/alerts", stack.token),
                     ws_url(second_port, "/ws/alerts", stack.token)]
             tasks = [asyncio.create_task(w.follow(u)) for w, u in zip(walls, urls, strict=True)]
@@ -109,20 +116,28 @@ def test_every_api_process_sees_every_alert(stack: Stack) -> None:
             producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
             await producer.start()
             try:
-                event = chat_event(f"{conv}-m", conv, "agent", "哦，稍等")
-                await producer.send_and_wait(stack.settings.topics.messages, json.dumps(event).encode(),
-                                             key=conv.encode())
+                for conv in (c for cs in convs.values() for c in cs):
+                    event = chat_event(f"{conv}-m", conv, "agent", "哦，稍等")
+                    await producer.send_and_wait(stack.settings.topics.messages, json.dumps(event).encode(),
+                                                 key=conv.encode())
             finally:
                 await producer.stop()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*(w.got.wait() for w in walls)), 30)
+            truth: dict[str, int] = {}
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # until the topic holds an alert of every conversation and …
+                truth = await produced_alerts(stack, tag)
+                if len(truth) >= 2 * partitions and all(w.alerts == truth for w in walls):  # … both have them
+                    break
+                await asyncio.sleep(1)  # polling the topic until the worker has caught up
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)  # sockets closed before the loop ends
-            return [w.alerts for w in walls]
+            return [w.alerts for w in walls], truth
 
-        on_first, on_second = asyncio.run(scenario())
-        assert on_first and on_first == on_second
+        (on_first, on_second), truth = asyncio.run(scenario())
+        assert len(truth) >= 2 * partitions, truth
+        assert on_first == truth, f"first API: {len(set(truth) - set(on_first))} of {len(truth)} missing"
+        assert on_second == truth, f"second API: {len(set(truth) - set(on_second))} of {len(truth)} missing"
     finally:
         second.stop()
 
@@ -159,11 +174,11 @@ def test_two_hundred_clients_all_get_the_alert(stack: Stack) -> None:
 def test_the_replay_has_no_cap_and_reports_progress(stack: Stack) -> None:
     """1,200 stored changes after the cursor: all replayed (pages of 500), progress cursors between
     pages, then ready; the REST change feed pages through the same set."""
-    store = AppStore(stack.env["DATABASE_URL"])
+    store = Database(stack.env["DATABASE_URL"])
     try:
-        start = store.last_alert_change()
+        start = store.alerts.last_change()
         conv = f"bulk-{uuid.uuid4().hex[:6]}"
-        store.save_alerts([{"alert_id": f"{conv}-{n:04}", "rule": "banned_word", "severity": "critical",
+        store.alerts.save([{"alert_id": f"{conv}-{n:04}", "rule": "banned_word", "severity": "critical",
                             "fatal": True, "conversation_id": conv, "shop_id": "s", "agent_id": "a", "team_id": "t",
                             "message_id": f"{conv}-m{n}", "ts_ms": 1_700_000_000_000 + n, "ts": "x",
                             "detected_at": "x", "excerpt": "哦", "span": [0, 1], "detail": {}, "revision": 0}

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, produce_events, put_json, wait_for
+from tests.integration.harness import Stack, chat_event, http_json, produce_events, put_json, wait_for
 
 pytestmark = pytest.mark.broker
 

@@ -13,16 +13,15 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from api import quality, review, session
+from api import quality, review, session, store_errors
 from api.auth import Auth
 from api.connections import Connections
 from api.login_guard import LoginGuard
 from tests.conftest import missing
-from tests.functional.test_review_queue import T0, book_with_human_item, stored
-from tests.integration.test_dashboard_browser import CHROMIUM, FLAGS
+from tests.factories import T0, book_with_human_item, stored
+from tests.integration.browser import CHROMIUM, FLAGS
 from zhijian.scoring import rubric_lookup
-from zhijian.store.app import AppStore
-from zhijian.store.quality import save_samples
+from zhijian.store.database import Database
 
 pytestmark = [pytest.mark.browser]
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
@@ -36,20 +35,21 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[tuple[str, str, AppStore]]:
+def site(tmp_path: Path) -> Iterator[tuple[str, str, Database]]:
     """The review API and the dashboard on a free port (no broker: the live sockets stay down)."""
-    store = AppStore(f"sqlite:///{tmp_path}/review.db")
-    store.create_schema()
+    store = Database(f"sqlite:///{tmp_path}/review.db")
+    store.upgrade()
     book = book_with_human_item()
-    store.add_user("qa1", "pw-qa-1234", role="qa", display_name="质检员")
-    store.add_user("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
+    store.users.add("qa1", "pw-qa-1234", role="qa", display_name="质检员")
+    store.users.add("a09", "pw-agent-1234", role="agent", agent_id="a09", team_id="t1")
     stored(store, book, "rev-1", "说了多少遍了，您自己看详情")
     day = rubric_lookup(book)("s1").day(T0)
-    save_samples(store, day, [{"conversation_id": "rev-1", "agent_id": "a09", "reasons": ["random_1pct"]}])
+    store.samples.save(day, [{"conversation_id": "rev-1", "agent_id": "a09", "reasons": ["random_1pct"]}])
     app = FastAPI()
+    store_errors.install(app)  # as create_app does
     auth = Auth(store, "admin-token-for-browser")
     app.state.auth = auth  # api.deps finds it there
-    connections = Connections(store.live_sessions)
+    connections = Connections(store.sessions.live)
     app.state.connections = connections
     app.include_router(session.router(store, auth, connections, LoginGuard()))
     app.include_router(quality.router(store, book, auth))
@@ -82,7 +82,7 @@ def page() -> Iterator[Page]:
         browser.close()
 
 
-def test_a_reviewer_signs_off_a_sampled_conversation(site: tuple[str, str, AppStore], page: Page) -> None:
+def test_a_reviewer_signs_off_a_sampled_conversation(site: tuple[str, str, Database], page: Page) -> None:
     url, day, store = site
     page.goto(url)
     page.fill("#username", "qa1")
@@ -129,7 +129,7 @@ def test_a_reviewer_signs_off_a_sampled_conversation(site: tuple[str, str, AppSt
     expect(detail.locator("#rv-score")).to_contain_text("坐席可申诉至")
     expect(row).to_contain_text("已确认")
     expect(page.locator("#rv-signoff-button")).to_be_disabled()
-    assert [e["action"] for e in store.audit_trail("rev-1")][-1] == "review.sign_off"
+    assert [e["action"] for e in store.audit.trail("rev-1")][-1] == "review.sign_off"
 
 
     # the agent signs in and reads the result: the same score, no review controls

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka.partitioner.default import murmur2
 
 from detectors import load_ruleset
 from detectors.rubric import rubric_of
-from tests.integration.conftest import prepare
 from tests.integration.harness import (
     ROOT,
     chat_event,
     http_json,
     post_json,
+    prepare,
     produce_events,
     start_api,
     start_worker,
@@ -45,6 +46,21 @@ def script(tag: str, agent: str, start_ms: int, bad: str | None = None) -> list[
             e("end", "system", 45, "", etype="conversation_ended", agent=None)]
 
 
+def partition_of(conversation_id: str, partitions: int) -> int:
+    """Where the producer puts a conversation's events (kafka-python's default partitioner: murmur2 of the key)."""
+    return (murmur2(conversation_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def markers(start_ms: int, partitions: int) -> list[dict[str, Any]]:
+    """One clean conversation of agent M on every partition: once M has all of them scored, every event
+    produced before them has been processed and persisted (each partition is processed in order)."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    while len(found) < partitions:
+        events = script("mark", "M", start_ms)
+        found.setdefault(partition_of(events[0]["conversation_id"], partitions), events)
+    return [event for events in found.values() for event in events]
+
+
 def test_scores_are_exact_survive_a_restart_and_change_with_an_accepted_appeal(broker: EmbeddedBroker,
                                                                                tmp_path: Path) -> None:
     env, settings = prepare(broker, tmp_path, "scores")
@@ -56,17 +72,20 @@ def test_scores_are_exact_survive_a_restart_and_change_with_an_accepted_appeal(b
     expected = {"A": {"conversations": 3, "mean_score": round((100 + 87 + 0) / 3, 3), "fatal": 1},
                 "B": {"conversations": 1, "mean_score": 100.0, "fatal": 0}}
 
-    def board() -> dict[str, Any]:
+    def board(marker: bool = False) -> dict[str, Any]:
         status, body = http_json(f"{api_url}/api/agents?date={day}", token)
         assert status == 200, body
-        return {a["agent_id"]: {k: a[k] for k in ("conversations", "mean_score", "fatal")} for a in body["agents"]}
+        return {a["agent_id"]: {k: a[k] for k in ("conversations", "mean_score", "fatal")} for a in body["agents"]
+                if marker or a["agent_id"] != "M"}
 
     worker, api = start_worker(env, tmp_path, "scores-1"), start_api(env, tmp_path)
     try:
         produce_events(settings.bootstrap_servers, settings.topics.messages, events)
         wait_for(lambda: board() == expected, 45, "the scoreboard")
         produce_events(settings.bootstrap_servers, settings.topics.messages, events)  # replayed: nothing changes
-        time.sleep(3)
+        produce_events(settings.bootstrap_servers, settings.topics.messages, markers(start, settings.partitions))
+        wait_for(lambda: board(marker=True).get("M", {}).get("conversations") == settings.partitions, 45,
+                 "the marker conversations behind the replay on every partition")
         assert board() == expected
     finally:
         api.stop()

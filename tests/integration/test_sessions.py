@@ -14,8 +14,16 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import chat_event, http_json, post_json, produce_events, send_json, wait_for, ws_url
+from tests.integration.harness import (
+    Stack,
+    chat_event,
+    http_json,
+    post_json,
+    produce_events,
+    send_json,
+    wait_for,
+    ws_url,
+)
 
 pytestmark = pytest.mark.broker
 SIGNED_OUT = 4401

@@ -6,10 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.integration.conftest import Stack
-from tests.integration.harness import wait_for
+from tests.integration.harness import Stack, wait_for
 from zhijian.simulator import run_simulator
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
 
 pytestmark = pytest.mark.broker
 
@@ -21,9 +20,9 @@ def test_the_simulator_reports_the_alerts_of_its_run(stack: Stack) -> None:
     assert counted, stats.summary()
     assert len(stats.alerts.rows) <= len(counted)
     assert "per agent-hour" in stats.summary()
-    store = AppStore(stack.settings.database_url)
+    store = Database(stack.settings.database_url)
     try:  # every alert it counted is one the worker raised (and stored) during the run
-        wait_for(lambda: counted <= {a["alert_id"] for a in store.recent_alerts(limit=1000)}, 30,
+        wait_for(lambda: counted <= {a["alert_id"] for a in store.alerts.recent(limit=1000)}, 30,
                  "the counted alerts in the database")
     finally:
         store.dispose()

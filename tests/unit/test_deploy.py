@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from zhijian.cli import build_parser
+from zhijian.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -26,8 +27,7 @@ IMAGE = "zhijian:latest"
 
 
 def settings_variables() -> set[str]:
-    source = (ROOT / "zhijian" / "core" / "settings.py").read_text(encoding="utf-8")
-    return set(re.findall(r'_env(?:_int|_float)?\("([A-Z0-9_]+)"', source))
+    return {str(f.validation_alias) for f in Settings.model_fields.values()}
 
 
 def cli_commands() -> set[str]:

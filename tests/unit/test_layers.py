@@ -5,6 +5,7 @@ web framework nor a database driver nor Kafka)."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,11 +66,73 @@ def test_no_module_imports_from_a_layer_above_it() -> None:
     ("detectors", ["faust", "fastapi", "sqlalchemy", "aiokafka"]),
     ("zhijian.core.contract", ["faust", "fastapi", "sqlalchemy", "aiokafka"]),
     ("zhijian.scoring", ["faust", "fastapi", "sqlalchemy", "aiokafka"]),
-    ("zhijian.store.app", ["faust", "fastapi"]),
+    ("zhijian.store.database", ["faust", "fastapi"]),
     ("zhijian.cli", ["faust", "fastapi", "sqlalchemy"]),
     ("zhijian.stack", ["faust", "fastapi", "sqlalchemy"]),
+    # the worker: Faust and Kafka, no web framework of the API's
+    ("stream.app", ["fastapi", "uvicorn", "starlette"]),
+    ("zhijian.simulator", ["faust", "fastapi", "sqlalchemy", "numpy"]),
+    ("zhijian.notify.service", ["faust", "fastapi", "numpy"]),
+    ("zhijian.reports.rollup", ["faust", "fastapi", "aiokafka"]),
+    ("zhijian.kafka.broker", ["faust", "fastapi", "sqlalchemy"]),
 ])
 def test_an_entry_point_does_not_load_what_it_does_not_need(entry: str, forbidden: list[str]) -> None:
     probe = f"import sys, {entry}; print(','.join(m for m in {forbidden!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "", f"{entry} loads {loaded.stdout.strip()}"
+
+
+def test_the_command_lines_help_loads_none_of_the_heavy_packages() -> None:
+    """``zhijian --help`` (and a typo) answers without loading a framework, Kafka client or model."""
+    heavy = ["faust", "fastapi", "uvicorn", "aiokafka", "numpy", "jieba", "openpyxl", "httpx", "sqlalchemy", "stream",
+             "api"]
+    probe = ("import contextlib, io, runpy, sys\n"
+             "sys.argv = ['zhijian', '--help']\n"
+             "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             "    runpy.run_module('zhijian', run_name='__main__')\n"
+             f"assert 'usage: zhijian' in out.getvalue()\n"
+             f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "", f"zhijian --help loads {loaded.stdout.strip()}"
+
+
+@pytest.mark.parametrize(("path", "line"), [
+    ("zhijian/core/probe.py", "from zhijian.store.base import Store"),
+    ("detectors/probe.py", "import aiokafka"),
+    ("detectors/probe.py", "from stream.engine.turns import replay"),
+    ("zhijian/scoring/probe.py", "import sqlalchemy"),
+    ("stream/engine/probe.py", "from stream.app import create_app"),
+    ("stream/engine/probe.py", "import faust"),
+    ("zhijian/store/probe.py", "from api.auth import Auth"),
+    ("zhijian/kafka/probe.py", "from zhijian.notify.cards import card"),
+    ("api/probe.py", "from stream.compat import patch"),
+    ("api/probe.py", "import faust"),
+    ("stream/probe.py", "from api.feed import Hub"),
+    ("zhijian/probe.py", "from api.app import create_app"),  # a command imports what it runs inside it
+])
+def test_ruff_refuses_an_import_up_a_layer(path: str, line: str) -> None:
+    """The per-directory ruff.toml files (flake8-tidy-imports) fail `ruff check` on a back-up import."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "TID",
+                             "--stdin-filename", path, "-"], cwd=ROOT, input=f"{line}\n", capture_output=True,
+                            text=True)
+    assert result.returncode == 1 and ("TID251" in result.stdout or "TID253" in result.stdout), result.stdout
+
+
+def test_ruff_lets_imports_down_the_layers_pass() -> None:
+    lines = {"api/probe.py": "from zhijian.store.database import Database\nfrom stream.engine.turns import replay\n",
+             "stream/engine/probe.py": "from detectors import RuleBook\nfrom zhijian.core.contract import ChatEvent\n",
+             "zhijian/probe.py": "def run() -> None:\n    from api.app import create_app\n\n    print(create_app)\n"}
+    for path, source in lines.items():
+        result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "TID",
+                                 "--stdin-filename", path, "-"], cwd=ROOT, input=source, capture_output=True,
+                                text=True)
+        assert result.returncode == 0, (path, result.stdout)
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers live in tests/factories.py, the integration harness, browser.py and conftest files."""
+    tests = Path(__file__).resolve().parents[1]
+    offenders = [f"{path.relative_to(tests)}: {line.strip()}"
+                 for path in tests.rglob("*.py") for line in path.read_text(encoding="utf-8").splitlines()
+                 if re.match(r"\s*(from|import)\s+tests(\.\w+)*\.test_\w+", line)]
+    assert offenders == []

@@ -7,34 +7,12 @@ PostgreSQL just by changing URLs.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 @dataclass(frozen=True)
@@ -90,26 +68,54 @@ class Topics:
         return [self.rules]
 
 
-@dataclass(frozen=True)
-class Settings:
-    kafka_broker: str = "127.0.0.1:9092"
-    partitions: int = 4
-    replication_factor: int = 1
-    topics: Topics = field(default_factory=Topics)
-    app_id: str = "zhijian"
-    database_url: str = "sqlite:///var/zhijian.db"
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    worker_host: str = "127.0.0.1"
-    worker_port: int = 6066
-    worker_urls_raw: str = ""  # ZHIJIAN_WORKER_URLS: comma-separated worker web URLs (several workers)
-    admin_token: str = ""
-    data_dir: Path = Path("var")
-    max_text_chars: int = 10_000
-    max_future_skew_s: float = 24 * 3600.0
-    producer_linger_ms: int = 5  # batch alerts/changelog writes: fewer requests per message
-    fetch_max_wait_ms: int = 25  # how long a consumer's empty fetch may wait (Tansu holds it that long)
-    end_offset_shim: str = "on"  # "on" | "off" (off only to demonstrate the Tansu gap)
+class Settings(BaseSettings):
+    """Every setting with its environment variable (the alias) and default.
+
+    ``Settings.from_env()`` (or ``Settings()``) reads the environment; an empty variable means the default;
+    keyword arguments win over the environment. A bad value fails with a ``ValidationError`` naming the
+    variable, e.g. ``ZHIJIAN_PARTITIONS  Input should be a valid integer``.
+    """
+
+    model_config = SettingsConfigDict(frozen=True, case_sensitive=True, env_ignore_empty=True,
+                                      validate_by_name=True, validate_by_alias=True, extra="ignore")
+
+    kafka_broker: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BROKER")
+    partitions: int = Field(default=4, validation_alias="ZHIJIAN_PARTITIONS")
+    replication_factor: int = Field(default=1, validation_alias="ZHIJIAN_REPLICATION_FACTOR")
+    # keeps test runs (and tenants) apart
+    topic_prefix: str = Field(default="", validation_alias="ZHIJIAN_TOPIC_PREFIX")
+    app_id: str = Field(default="zhijian", validation_alias="ZHIJIAN_APP_ID")
+    data_dir: Path = Field(default=Path("var"), validation_alias="ZHIJIAN_DATA_DIR")
+    # default: zhijian.db in data_dir (filled in below)
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    api_host: str = Field(default="127.0.0.1", validation_alias="ZHIJIAN_API_HOST")
+    api_port: int = Field(default=8000, validation_alias="ZHIJIAN_API_PORT")
+    worker_host: str = Field(default="127.0.0.1", validation_alias="ZHIJIAN_WORKER_HOST")
+    worker_port: int = Field(default=6066, validation_alias="ZHIJIAN_WORKER_PORT")
+    # comma-separated worker web URLs (several workers)
+    worker_urls_raw: str = Field(default="", validation_alias="ZHIJIAN_WORKER_URLS")
+    admin_token: str = Field(default="", validation_alias="ZHIJIAN_ADMIN_TOKEN")
+    max_text_chars: int = Field(default=10_000, validation_alias="ZHIJIAN_MAX_TEXT_CHARS")
+    max_future_skew_s: float = Field(default=24 * 3600.0, validation_alias="ZHIJIAN_MAX_FUTURE_SKEW_S")
+    # batch alerts/changelog writes: fewer requests per message
+    producer_linger_ms: int = Field(default=5, validation_alias="ZHIJIAN_PRODUCER_LINGER_MS")
+    # how long a consumer's empty fetch may wait (Tansu holds it that long)
+    fetch_max_wait_ms: int = Field(default=25, validation_alias="ZHIJIAN_FETCH_MAX_WAIT_MS")
+    # "on" | "off" (off only to demonstrate the Tansu gap)
+    end_offset_shim: str = Field(default="on", validation_alias="ZHIJIAN_END_OFFSET_SHIM")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _database_in_data_dir(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not (data.get("database_url") or data.get("DATABASE_URL")):
+            data_dir = Path(data.get("data_dir") or data.get("ZHIJIAN_DATA_DIR") or "var")
+            data = {**data, "database_url": f"sqlite:///{data_dir / 'zhijian.db'}"}
+        return data
+
+    @property
+    def topics(self) -> Topics:
+        """Kafka topic names under this run's prefix."""
+        return Topics(prefix=self.topic_prefix)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -133,24 +139,5 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        data_dir = Path(_env("ZHIJIAN_DATA_DIR", "var"))
-        return cls(
-            kafka_broker=_env("KAFKA_BROKER", "127.0.0.1:9092"),
-            partitions=_env_int("ZHIJIAN_PARTITIONS", 4),
-            replication_factor=_env_int("ZHIJIAN_REPLICATION_FACTOR", 1),
-            topics=Topics(prefix=_env("ZHIJIAN_TOPIC_PREFIX", "")),
-            app_id=_env("ZHIJIAN_APP_ID", "zhijian"),
-            database_url=_env("DATABASE_URL", f"sqlite:///{data_dir / 'zhijian.db'}"),
-            api_host=_env("ZHIJIAN_API_HOST", "127.0.0.1"),
-            api_port=_env_int("ZHIJIAN_API_PORT", 8000),
-            worker_host=_env("ZHIJIAN_WORKER_HOST", "127.0.0.1"),
-            worker_port=_env_int("ZHIJIAN_WORKER_PORT", 6066),
-            worker_urls_raw=_env("ZHIJIAN_WORKER_URLS", ""),
-            admin_token=_env("ZHIJIAN_ADMIN_TOKEN", ""),
-            data_dir=data_dir,
-            max_text_chars=_env_int("ZHIJIAN_MAX_TEXT_CHARS", 10_000),
-            max_future_skew_s=_env_float("ZHIJIAN_MAX_FUTURE_SKEW_S", 24 * 3600.0),
-            producer_linger_ms=_env_int("ZHIJIAN_PRODUCER_LINGER_MS", 5),
-            fetch_max_wait_ms=_env_int("ZHIJIAN_FETCH_MAX_WAIT_MS", 25),
-            end_offset_shim=_env("ZHIJIAN_END_OFFSET_SHIM", "on"),
-        )
+        """The settings of this process's environment."""
+        return cls()

@@ -16,16 +16,16 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from detectors import RuleBook, RuleSet, RuleSetError, load_ruleset, parse_ruleset
-from zhijian.store.base import Store
+from zhijian.store.database import Database
 
 log = logging.getLogger(__name__)
 
 
-def initial_ruleset(store: Store) -> RuleSet:
+def initial_ruleset(store: Database) -> RuleSet:
     """The newest published rule set in the database, else the seed."""
     try:
-        store.create_schema()
-        document = store.latest_ruleset()
+        store.upgrade()
+        document = store.rulesets.latest()
     except Exception:  # the database may be down at start: the topic will bring the rules
         log.exception("could not read the rule set from the database; starting with the seed rules")
         document = None

@@ -8,6 +8,8 @@ signing secret::
     dashboard_url = "https://qa.example.com"     # links in the cards open /#alert=<alert_id>
     rate_per_minute = 20                           # per channel
     digest_window_s = 60                           # repeats of one rule and team within it: one digest
+    catchup_s = 900                                # after a notifier outage, alerts detected longer ago than
+                                                   # this are recorded as skipped_stale instead of pushed
 
     [notify.channels.team_a]
     kind = "dingtalk"                              # dingtalk | wecom | feishu | webhook
@@ -18,6 +20,7 @@ signing secret::
     teams = ["team-a"]                             # omitted: any; also shops, rules, severities
     severities = ["critical"]
     channels = ["team_a"]
+    catchup_s = 300                                # optional: this route's catch-up window (default below)
 
     [[notify.escalation]]                          # the ladder, per shop
     shops = ["shop-tmall-01"]
@@ -75,6 +78,7 @@ class Match:
 class Route:
     match: Match
     channels: tuple[str, ...]
+    catchup_s: float | None = None  # None: the section's catchup_s
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,17 @@ class NotifyConfig:
     dashboard_url: str = ""
     rate_per_minute: int = 20
     digest_window_s: float = 60.0
+    catchup_s: float = 900.0
+
+    def windows(self, alert: Mapping[str, Any]) -> dict[str, float]:
+        """Each channel the alert routes to, with its catch-up window (the widest of its matching routes)."""
+        found: dict[str, float] = {}
+        for route in self.routes:
+            if route.match.matches(alert):
+                window = self.catchup_s if route.catchup_s is None else route.catchup_s
+                for name in route.channels:
+                    found[name] = max(found.get(name, 0.0), window)
+        return found
 
     def route(self, alert: Mapping[str, Any]) -> list[str]:
         names: list[str] = []
@@ -159,7 +174,9 @@ def parse_notify(section: Any) -> NotifyConfig:
     routes = []
     for index, raw in enumerate(section.get("routes") or []):
         where = f"notify.routes[{index}]"
-        routes.append(Route(_match(raw, where), _strings(raw.get("channels"), f"{where}.channels")))
+        window = raw.get("catchup_s")
+        routes.append(Route(_match(raw, where), _strings(raw.get("channels"), f"{where}.channels"),
+                            None if window is None else _number(window, f"{where}.catchup_s", 0.0)))
     steps = []
     for index, raw in enumerate(section.get("escalation") or []):
         where = f"notify.escalation[{index}]"
@@ -174,4 +191,5 @@ def parse_notify(section: Any) -> NotifyConfig:
     return NotifyConfig(channels=channels, routes=tuple(routes), escalation=tuple(steps),
                         dashboard_url=str(section.get("dashboard_url") or ""),
                         rate_per_minute=int(_number(section.get("rate_per_minute"), "notify.rate_per_minute", 20)),
-                        digest_window_s=_number(section.get("digest_window_s"), "notify.digest_window_s", 60.0))
+                        digest_window_s=_number(section.get("digest_window_s"), "notify.digest_window_s", 60.0),
+                        catchup_s=_number(section.get("catchup_s"), "notify.catchup_s", 900.0))

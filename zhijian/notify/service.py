@@ -7,6 +7,16 @@ escalation ladder: an alert still open and unclaimed ``after_s`` after it was ra
 the step's channels, recorded in the audit trail, and published on ``chat.alert-actions`` as
 ``{"kind": "action", "action": "escalated", ...}`` so every dashboard shows it on the alert.
 Health and counters: ``GET /health`` on ``ZHIJIAN_NOTIFY_HOST:ZHIJIAN_NOTIFY_PORT`` (127.0.0.1:6067).
+
+Exactly once, across restarts and processes (``zhijian/store/notify_ledger.py``): every push is first
+claimed in SQL (``notify_deliveries``, primary key alert × severity-or-step × channel), so of two
+notifiers, or a restarted one, only the claim's winner pushes. The broker is the fast path; SQL is the
+record: a sweep reads every alert change above each channel's durable cursor (``notify_cursors``,
+``alerts.seq``) once a second, so alerts raised while the notifier was down (or whose broker records
+vanished) are pushed after it comes back, unless they were detected longer ago than the route's
+``catchup_s`` (default 900 s): those are recorded as ``skipped_stale``, not pushed and not lost silently.
+A claim is taken just before the card is queued to the channel; a notifier killed between the claim and
+the HTTP request loses that push (at most once per claim: a second push is the worse failure on a floor).
 """
 
 from __future__ import annotations
@@ -17,8 +27,11 @@ import heapq
 import json
 import logging
 import os
+import socket
 import time
+import uuid
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -30,18 +43,33 @@ from zhijian.kafka.rules import follow, initial_ruleset
 from zhijian.notify.cards import alert_card
 from zhijian.notify.channels import ChannelWorker, Push
 from zhijian.notify.config import EMPTY, NotifyConfig, NotifyConfigError, Step, parse_notify
-from zhijian.store.app import AppStore
+from zhijian.store.database import Database
+from zhijian.store.notify_ledger import Claim, NotifyLedger
 
 log = logging.getLogger(__name__)
 for _chatty in ("httpx", "httpcore"):  # they log request URLs, and webhook URLs carry credentials
     logging.getLogger(_chatty).setLevel(logging.WARNING)
 SETTLED = ("claimed", "resolved", "false_positive")
 REMEMBERED = 50_000
+SWEEP_BATCH = 500
+
+
+def detected_s(alert: dict[str, Any]) -> float:
+    """When the alert was detected (wall clock, seconds); its event time when that is unreadable."""
+    try:
+        return datetime.fromisoformat(str(alert["detected_at"])).timestamp()
+    except (KeyError, ValueError, TypeError):
+        return int(alert.get("ts_ms") or 0) / 1000
 
 
 class Notifier:
-    def __init__(self, settings: Settings, store: AppStore, book: RuleBook, *, backoff_s: float = 0.5) -> None:
+    def __init__(self, settings: Settings, store: Database, book: RuleBook, *, backoff_s: float = 0.5,
+                 ledger: NotifyLedger | None = None) -> None:
         self.settings, self.store, self.book = settings, store, book
+        self.ledger = ledger  # None: no durable claims (unit tests of routing alone)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.pending: list[tuple[dict[str, Any], int | None, frozenset[str] | None]] = []
+        self.cursor = 0  # the lowest channel cursor after the last sweep
         self.backoff_s = backoff_s
         self.client = httpx.AsyncClient()
         self.workers: dict[str, ChannelWorker] = {}
@@ -53,7 +81,8 @@ class Notifier:
         self.ladder: list[tuple[float, str, int]] = []  # (due, alert_id, step index)
         self.scheduled: set[tuple[str, int]] = set()
         self.counters = {"alerts": 0, "routed": 0, "escalated": 0, "escalations_skipped": 0,
-                         "escalation_errors": 0, "bad_records": 0}
+                         "escalation_errors": 0, "bad_records": 0, "skipped_stale": 0, "already_claimed": 0,
+                         "caught_up": 0, "ledger_errors": 0, "sweeps": 0}
         self.connected = False
         self.producer: AIOKafkaProducer | None = None
 
@@ -92,7 +121,9 @@ class Notifier:
                 or f"http://{self.settings.api_host}:{self.settings.api_port}")
 
     # -- records -----------------------------------------------------------------------------------------
-    def on_alert(self, alert: dict[str, Any]) -> None:
+    def on_alert(self, alert: dict[str, Any], seq: int | None = None, behind: frozenset[str] | None = None) -> None:
+        """Route a new alert (or a rise in its severity). ``seq``/``behind``: it came from the SQL sweep, for
+        the channels in ``behind`` (those whose cursor is below ``seq``)."""
         alert_id = str(alert["alert_id"])
         known = self.alerts.get(alert_id)
         if known is not None and int(known.get("revision", 0)) > int(alert.get("revision", 0)):
@@ -109,14 +140,109 @@ class Notifier:
         if key not in self.pushed:
             self.pushed.add(key)
             self.counters["alerts"] += 1
-            for name in config.route(alert):
-                self.counters["routed"] += 1
-                self.workers[name].offer_alert(alert)
+            if self.ledger is None:
+                for name in config.route(alert):
+                    self.counters["routed"] += 1
+                    self.workers[name].offer_alert(alert)
+            else:
+                self.pending.append((alert, seq, behind))  # claimed, then offered, by flush()
+        stale = time.time() - detected_s(alert) > config.catchup_s
         for step in config.escalation:
-            if step.match.matches(alert) and (alert_id, step.index) not in self.scheduled:
+            if not stale and step.match.matches(alert) and (alert_id, step.index) not in self.scheduled:
                 self.scheduled.add((alert_id, step.index))
                 due = int(alert.get("ts_ms") or time.time() * 1000) / 1000 + step.after_s
                 heapq.heappush(self.ladder, (due, alert_id, step.index))
+
+    async def flush(self) -> None:
+        """Claim the pending pushes in SQL and offer the ones this process won to their channels."""
+        if not self.pending or self.ledger is None:
+            return
+        config, now = self.config, time.time()
+        rows: list[tuple[Claim, int | None, str]] = []
+        offers: dict[Claim, dict[str, Any]] = {}
+        batch, self.pending = self.pending, []  # the sweep and the consumer both add: take them at once
+        for alert, seq, behind in batch:
+            for name, window in config.windows(alert).items():
+                if behind is not None and name not in behind:
+                    continue
+                claim = (str(alert["alert_id"]), str(alert.get("severity")), name)
+                stale = now - detected_s(alert) > window
+                rows.append((claim, seq, "skipped_stale" if stale else "pushed"))
+                if not stale:
+                    offers[claim] = alert
+        ledger = self.ledger
+        try:
+            won = await asyncio.to_thread(ledger.claim, rows, self.owner)
+        except BaseException:
+            self.pending = batch + self.pending  # kept, claimed again next time
+            raise
+        for claim, _, status in rows:
+            if claim not in won:
+                self.counters["already_claimed"] += 1
+            elif status == "skipped_stale":
+                self.counters["skipped_stale"] += 1
+            elif claim[2] in self.workers:
+                self.counters["routed"] += 1
+                self.workers[claim[2]].offer_alert(offers[claim])
+
+    async def sweep(self) -> None:
+        """Serve every alert change above the channels' cursors from SQL, then move the cursors."""
+        if self.ledger is None:
+            return
+        names = sorted(self.config.channels)
+        if not names:
+            return
+        ledger = self.ledger
+        cursors = await asyncio.to_thread(ledger.start_cursors, names)
+        low = min(cursors.values())
+        while True:
+            changes = await asyncio.to_thread(self.store.alerts.changes, after=low, limit=SWEEP_BATCH)
+            for seq, alert in changes:
+                behind = frozenset(n for n in names if cursors[n] < seq)
+                seen = (str(alert.get("alert_id")), str(alert.get("severity"))) in self.pushed
+                if behind and not seen and self._open(alert):
+                    self.pending.append((alert, seq, behind))
+                    self.counters["caught_up"] += 1
+            await self.flush()
+            if changes:
+                low = changes[-1][0]
+                await asyncio.to_thread(ledger.advance, names, low)
+                for name in names:
+                    cursors[name] = max(cursors[name], low)
+            if len(changes) < SWEEP_BATCH:
+                break
+        self.cursor = low
+        self.counters["sweeps"] += 1
+
+    def _open(self, alert: dict[str, Any]) -> bool:
+        """Note a swept alert as seen (for the ladder and revisions); True when it is open and so pushable."""
+        alert_id = str(alert["alert_id"])
+        known = self.alerts.get(alert_id)
+        if known is None or int(known.get("revision", 0)) <= int(alert.get("revision", 0)):
+            self.alerts[alert_id] = alert
+        self.pushed.add((alert_id, str(alert.get("severity"))))
+        if alert.get("state", "open") != "open":
+            return False
+        config = self.config
+        if time.time() - detected_s(alert) <= config.catchup_s:
+            for step in config.escalation:
+                if step.match.matches(alert) and (alert_id, step.index) not in self.scheduled:
+                    self.scheduled.add((alert_id, step.index))
+                    due = int(alert.get("ts_ms") or time.time() * 1000) / 1000 + step.after_s
+                    heapq.heappush(self.ladder, (due, alert_id, step.index))
+        return True
+
+    async def sweep_clock(self) -> None:
+        """The SQL catch-up: at start, then every second (it also closes the broker-to-SQL gap)."""
+        while True:
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database is away: the cursor stays, the next sweep retries
+                self.counters["ledger_errors"] += 1
+                log.warning("notifier catch-up failed (%s); retrying in 1 s", type(exc).__name__)
+            await asyncio.sleep(1.0)
 
     def on_action(self, action: dict[str, Any]) -> None:
         if action.get("action") == "escalated" or "alert_id" not in action:
@@ -156,10 +282,15 @@ class Notifier:
         if alert.get("state", "open") != "open" or self.states.get(alert_id) in SETTLED:
             self.counters["escalations_skipped"] += 1
             return
-        action = await asyncio.to_thread(self.store.action_of, alert_id)  # the record decides
+        action = await asyncio.to_thread(self.store.claims.of, alert_id)  # the record decides
         if action.get("state") in SETTLED:
             self.counters["escalations_skipped"] += 1
             return
+        if self.ledger is not None:
+            ledger, claim = self.ledger, (alert_id, f"escalation:{step.index}", "ladder")
+            if claim not in await asyncio.to_thread(ledger.claim, [(claim, None, "pushed")], self.owner):
+                self.counters["already_claimed"] += 1
+                return
         self.counters["escalated"] += 1
         waited = round(time.time() - int(alert.get("ts_ms") or 0) / 1000)
         title, text = alert_card(alert, self.dashboard_url(), heading=f"升级（{step.label}）",
@@ -169,11 +300,7 @@ class Notifier:
         at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         detail = {"step": step.label, "channels": list(step.channels), "after_s": step.after_s, "rule": alert["rule"]}
 
-        def audit() -> None:
-            with self.store.engine.begin() as conn:
-                self.store._audit(conn, "notifier", "alert.escalated", alert_id, detail)
-
-        await asyncio.to_thread(audit)
+        await asyncio.to_thread(self.store.audit.add, "notifier", "alert.escalated", alert_id, detail)
         record = {**action, "kind": "action", "action": "escalated", "escalation": {**detail, "at": at},
                   "team_id": alert.get("team_id"), "agent_id": alert.get("agent_id"),
                   "conversation_id": alert.get("conversation_id"), "rule": alert.get("rule")}
@@ -206,6 +333,11 @@ class Notifier:
                     for tp, records in (await consumer.getmany(timeout_ms=200)).items():
                         for record in records:
                             self.on_record(tp.topic, record.value)
+                    try:
+                        await self.flush()
+                    except Exception as exc:  # the database is away: the pending pushes wait for it
+                        self.counters["ledger_errors"] += 1
+                        log.warning("claiming pushes failed (%s); retrying", type(exc).__name__)
                     await self.escalate_due()
             except asyncio.CancelledError:
                 raise
@@ -229,13 +361,15 @@ class Notifier:
                 "ruleset": self.book.ruleset.version, "config_error": self.config_error,
                 "channels": {name: w.health() for name, w in self.workers.items() if name in config.channels},
                 "routes": len(config.routes), "escalation_steps": len(config.escalation),
-                "pending_escalations": len(self.ladder), **self.counters}
+                "pending_escalations": len(self.ladder), "pending_pushes": len(self.pending),
+                "cursor": self.cursor, **self.counters}
 
     async def start(self) -> list[asyncio.Task[Any]]:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.settings.bootstrap_servers, acks="all")
         await self.producer.start()
         _ = self.config
         return [asyncio.create_task(self.consume()), asyncio.create_task(self.ladder_clock()),
+                asyncio.create_task(self.sweep_clock()),
                 asyncio.create_task(follow(self.settings.bootstrap_servers, self.settings.topics.rules, self.book))]
 
     async def stop(self, tasks: list[asyncio.Task[Any]]) -> None:
@@ -255,9 +389,9 @@ async def run_notifier(settings: Settings, loglevel: str = "info") -> None:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    store = AppStore(settings.database_url)
-    book = RuleBook(await asyncio.to_thread(initial_ruleset, store))
-    notifier = Notifier(settings, store, book)
+    store = Database(settings.database_url)
+    book = RuleBook(await asyncio.to_thread(initial_ruleset, store))  # upgrades the schema first
+    notifier = Notifier(settings, store, book, ledger=store.notify)
     tasks = await notifier.start()
     app = FastAPI(title="zhijian notifier")
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zhijian.reports.rollup import EmptyDay, _number, header
+from zhijian.reports.rollup import EmptyDay, _number, changes_csv, changes_html, header
 from zhijian.scoring import kpi
-from zhijian.store.claims import ClaimStore
+from zhijian.store.database import Database
+from zhijian.store.report_versions import snapshot_of
 
 PERIODS = ("week", "month")
 COLUMNS = ("conversations", "mean_score", "fatal", "first_response_mean_s", "avg_response_s", "inquiries",
@@ -51,6 +52,8 @@ class PeriodFiles:
     agents_csv: Path
     teams_csv: Path
     report_html: Path
+    version: int = 1  # a changed result after the report was issued makes the next version
+    changes_csv: Path | None = None
 
 
 def period_of(kind: str, day: str) -> Period:
@@ -139,40 +142,54 @@ def _overall(now: Mapping[str, Any], before: Mapping[str, Any], lang: str) -> st
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def run_period_rollup(store: ClaimStore, kind: str, day: str, out_dir: Path, *, lang: str = "zh",
-                      allow_empty: bool = False) -> PeriodFiles:
+def run_period_rollup(store: Database, kind: str, day: str, out_dir: Path, *, lang: str = "zh",
+                      allow_empty: bool = False, reason: str = "rollup") -> PeriodFiles:
     period = period_of(kind, day)
     if lang not in WORDS:
         raise ValueError(f"lang must be one of {', '.join(WORDS)}")
-    store.create_schema()
+    store.upgrade()
     earlier = previous(period)
-    rows = store.rows_between(period.first, period.last)
+    rows = store.scores.between(period.first, period.last)
     if not rows and not allow_empty:
         raise EmptyDay(f"no scored conversation in {period.name} ({period.first} – {period.last}); nothing written")
-    old_rows = store.rows_between(earlier.first, earlier.last)
-    appeals, old_appeals = (store.appeals_between(period.first, period.last),
-                            store.appeals_between(earlier.first, earlier.last))
+    old_rows = store.scores.between(earlier.first, earlier.last)
+    appeals, old_appeals = (store.appeals.between(period.first, period.last),
+                            store.appeals.between(earlier.first, earlier.last))
     agents = with_change(ranked(rows, "agent_id", appeals), ranked(old_rows, "agent_id", old_appeals), "agent_id")
     teams = with_change(ranked(rows, "team_id", appeals), ranked(old_rows, "team_id", old_appeals), "team_id")
     now = kpi.summarise(rows) if rows else {"conversations": 0}
     before = kpi.summarise(old_rows) if old_rows else {"conversations": 0}
+    versions = store.report_versions
+    snapshot = snapshot_of(rows, agents)
+    version, changes, new = versions.next_version(kind, period.name, snapshot)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = PeriodFiles(out_dir / f"agents-{period.name}.csv", out_dir / f"teams-{period.name}.csv",
-                        out_dir / f"report-{period.name}.html")
-    files.agents_csv.write_text(_csv(agents, "agent_id", lang), encoding="utf-8-sig")
-    files.teams_csv.write_text(_csv(teams, "team_id", lang), encoding="utf-8-sig")
+                        out_dir / f"report-{period.name}.html", version,
+                        out_dir / f"changes-{period.name}-v{version}.csv" if version > 1 else None)
+    contents = {files.agents_csv.name: _csv(agents, "agent_id", lang),
+                files.teams_csv.name: _csv(teams, "team_id", lang)}
+    if files.changes_csv is not None:
+        contents[files.changes_csv.name] = changes_csv(changes, lang)
+    for name, content in contents.items():
+        (out_dir / name).write_text(content, encoding="utf-8-sig")
     words = WORDS[lang]
     title = f"{words[kind]} · {period.name} ({period.first} – {period.last})"
-    files.report_html.write_text(f"""<!doctype html>
+    version_word = ("第 {n} 版" if lang == "zh" else "version {n}").format(n=version)
+    report = f"""<!doctype html>
 <html lang="{'zh-CN' if lang == 'zh' else 'en'}"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}</title>
 <style>body{{font-family:"Noto Sans CJK SC","PingFang SC",sans-serif;margin:1rem;color:#111;max-width:75rem}}
 .wide{{overflow-x:auto}}table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;
 padding:.2rem .5rem;font-size:13px;text-align:right;white-space:nowrap}}th{{background:#f3f3f3}}</style></head>
-<body><h1>{html.escape(title)}</h1>
+<body><h1>{html.escape(title)} · {version_word}</h1>
+{changes_html(version, changes, lang)}
 <h2>{words['overall']} ({html.escape(earlier.name)})</h2>{_overall(now, before, lang)}
 <h2>{words['teams']}</h2>{_table(teams, "team_id", lang)}
 <h2>{words['agents']}</h2>{_table(agents, "agent_id", lang)}
 </body></html>
-""", encoding="utf-8")
+"""
+    files.report_html.write_text(report, encoding="utf-8")
+    if new:
+        versions.record(kind, period.name, period.first, period.last, version, reason=reason, snapshot=snapshot,
+                        changes=changes, files={**contents, files.report_html.name: report})
     return files

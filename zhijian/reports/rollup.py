@@ -11,32 +11,37 @@ gives byte-identical files; the review sample in SQL is replaced, not appended.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import html
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detectors.rubric import Rubric
-from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS, kpi
-from zhijian.scoring.sampling import full_marks_agents, sample_day
-from zhijian.store.claims import ClaimStore
-from zhijian.store.quality import samples_for, save_samples
-from zhijian.store.review import ReviewStore
+from detectors import RuleBook, load_ruleset
+from detectors.rubric import Rubric, Sampling
+from zhijian.scoring import AGENT_LABELS, CONVERSATION_LABELS, kpi, rubric_lookup
+from zhijian.scoring.sampling import (
+    REASON_PRIORITY,
+    LastMonth,
+    last_month_of,
+    previous_months,
+    reduced_agents,
+    sample_day,
+)
+from zhijian.scoring.sampling import cap_sample as cap_by_agent
+from zhijian.store.database import Database
+from zhijian.store.report_versions import snapshot_of
 
 LABEL_COLUMNS = (*AGENT_LABELS, *CONVERSATION_LABELS)
 KPI_COLUMNS = ("conversations", "messages", "first_response_mean_s", "first_response_p90_s", "avg_response_s",
                "inquiries", "answered_inquiries", "reply_rate", "waiting_alerts", "politeness_rate", "mean_score",
                "fatal", "appeals_opened",
                "appeals_accepted", "alerts_claimed", "alerts_resolved", "alerts_false_positive")
-SAMPLE_CAP = 3  # conversations QA reviews per agent and day
-# the review sample's priority when an agent's picks exceed the cap (seed rules): a finding first, then the
-# too short / too long, then a finding's neighbours, then the random picks
-REASON_PRIORITY = {"has_finding": 0, "shorter_than_20s": 1, "longer_than_200s": 1, "before_a_finding": 2,
-                   "after_a_finding": 2, "random_1pct": 3, "reduced_monthly": 3}
+SAMPLE_CAP = 3  # conversations QA reviews per agent and day (the default of [rubric.sampling] cap)
 
 HEADERS = {
     "zh": {"agent_id": "坐席", "team_id": "班组", "conversations": "会话数", "messages": "消息数",
@@ -46,7 +51,9 @@ HEADERS = {
            "politeness_rate": "礼貌用语使用率", "mean_score": "平均分", "fatal": "致命项会话数",
            "appeals_opened": "申诉数", "appeals_accepted": "申诉通过数", "alerts_claimed": "告警认领数",
            "alerts_resolved": "告警已处理数", "alerts_false_positive": "告警误报数", "conversation_id": "会话",
-           "reasons": "抽检原因", "label": "问题·{name}", "section": "分项·{name}"},
+           "reasons": "抽检原因", "old_score": "原得分", "new_score": "新得分", "old_fatal": "原致命",
+           "new_fatal": "新致命", "old_mean_score": "原平均分", "new_mean_score": "新平均分",
+           "label": "问题·{name}", "section": "分项·{name}"},
     "en": {"label": "label_{name}", "section": "section_{name}"},
 }
 LABEL_NAMES = {
@@ -58,12 +65,15 @@ LABEL_NAMES = {
 SECTION_NAMES = {"en": {"服务态度": "attitude", "服务用语": "language", "响应时效": "responsiveness",
                         "流程规范": "procedure"}}
 REASONS = {
-    "zh": {"has_finding": "有质检问题", "shorter_than_20s": "时长不足20秒", "longer_than_200s": "时长超过200秒",
+    "zh": {"has_finding": "有质检问题", "critical_finding": "严重问题（自动检出）",
+           "confirmed_finding": "复核确认的问题",
+           "shorter_than_20s": "时长不足20秒", "longer_than_200s": "时长超过200秒（平响未达标日）",
            "before_a_finding": "问题会话的前一通", "after_a_finding": "问题会话的后一通",
-           "random_1pct": "随机抽取（1%）", "reduced_monthly": "连续两月满分·每月抽检"},
-    "en": {"has_finding": "has a finding", "shorter_than_20s": "shorter than 20 s",
-           "longer_than_200s": "longer than 200 s", "before_a_finding": "before a finding",
-           "after_a_finding": "after a finding", "random_1pct": "random 1%",
+           "random_1pct": "随机抽取（按比例）", "reduced_monthly": "连续两月满分·每月抽检"},
+    "en": {"has_finding": "has a finding", "critical_finding": "critical finding (automatic)",
+           "confirmed_finding": "finding confirmed in review", "shorter_than_20s": "shorter than 20 s",
+           "longer_than_200s": "longer than 200 s (response target missed)", "before_a_finding": "before a finding",
+           "after_a_finding": "after a finding", "random_1pct": "random share",
            "reduced_monthly": "two full-mark months: monthly pick"},
 }
 
@@ -78,6 +88,8 @@ class RollupFiles:
     teams_csv: Path
     sample_csv: Path
     report_html: Path
+    version: int = 1  # of the day's report: a changed result after it was issued makes the next one
+    changes_csv: Path | None = None  # what changed against the version before (version 2 on)
 
 
 def header(column: str, lang: str) -> str:
@@ -106,15 +118,53 @@ def floor_yesterday(rubric: Rubric, now: datetime.datetime | None = None) -> str
 def cap_sample(sample: Sequence[Mapping[str, Any]], per_agent: int) -> list[dict[str, Any]]:
     """At most ``per_agent`` conversations per agent, the highest-priority reasons first (ties: the
     conversation id, so the same day always gives the same sample)."""
-    kept: list[dict[str, Any]] = []
-    by_agent: dict[str, list[Mapping[str, Any]]] = {}
-    for entry in sample:
-        by_agent.setdefault(str(entry["agent_id"]), []).append(entry)
-    for _agent, entries in sorted(by_agent.items()):
-        ranked = sorted(entries, key=lambda e: (min(REASON_PRIORITY.get(r, 9) for r in e["reasons"]),
-                                                str(e["conversation_id"])))
-        kept.extend(dict(e) for e in ranked[:max(0, per_agent)])
-    return sorted(kept, key=lambda p: (str(p["agent_id"]), p["conversation_id"]))
+    return cap_by_agent(sample, lambda _agent: per_agent)
+
+
+def changes_csv(changes: Mapping[str, Any], lang: str) -> str:
+    """A version's "what changed": the conversations whose score moved, then the agents whose mean moved."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns = ("conversation_id", "agent_id", "old_score", "new_score", "old_fatal", "new_fatal")
+    writer.writerow([header(c, lang) for c in columns])
+    for line in changes.get("conversations", []):
+        writer.writerow(["" if line.get(c) is None else line[c] for c in columns])
+    writer.writerow([])
+    writer.writerow([header(c, lang) for c in ("agent_id", "old_mean_score", "new_mean_score")])
+    for line in changes.get("agents", []):
+        writer.writerow(["" if line.get(c) is None else line[c] for c in ("agent_id", "old_mean_score",
+                                                                         "new_mean_score")])
+    return out.getvalue()
+
+
+VERSION_TEXT = {
+    "zh": {"version": "第 {n} 版", "changed": "本版变更（相对第 {n} 版）", "conversation": "会话", "agent": "坐席",
+           "old": "原", "new": "新", "score": "得分", "mean": "平均分", "fatal": "致命"},
+    "en": {"version": "version {n}", "changed": "What changed (against version {n})", "conversation": "Conversation",
+           "agent": "Agent", "old": "old", "new": "new", "score": "score", "mean": "mean score", "fatal": "fatal"},
+}
+
+
+def changes_html(version: int, changes: Mapping[str, Any], lang: str) -> str:
+    """The "what changed" section of a re-issued report (empty for version 1)."""
+    if version <= 1 or not changes:
+        return ""
+    words = VERSION_TEXT[lang]
+
+    def cell(value: Any) -> str:
+        return "—" if value is None else html.escape(f"{value:.1f}" if isinstance(value, float) else str(value))
+    convs = "".join(f"<tr><td>{html.escape(str(c['conversation_id']))}</td><td>{cell(c['agent_id'])}</td>"
+                    f"<td>{cell(c['old_score'])}{' ☠' if c['old_fatal'] else ''}</td>"
+                    f"<td>{cell(c['new_score'])}{' ☠' if c['new_fatal'] else ''}</td></tr>"
+                    for c in changes.get("conversations", []))
+    agents = "".join(f"<tr><td>{cell(a['agent_id'])}</td><td>{cell(a['old_mean_score'])}</td>"
+                     f"<td>{cell(a['new_mean_score'])}</td></tr>" for a in changes.get("agents", []))
+    return (f'<section id="changes"><h2>{html.escape(words["changed"].format(n=version - 1))}</h2>'
+            f'<table><thead><tr><th>{words["conversation"]}</th><th>{words["agent"]}</th>'
+            f'<th>{words["old"]}{words["score"]}</th><th>{words["new"]}{words["score"]}</th></tr></thead>'
+            f'<tbody>{convs}</tbody></table>'
+            f'<table><thead><tr><th>{words["agent"]}</th><th>{words["old"]}{words["mean"]}</th>'
+            f'<th>{words["new"]}{words["mean"]}</th></tr></thead><tbody>{agents}</tbody></table></section>')
 
 
 def _sections(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -234,7 +284,8 @@ def _change_table(today: Mapping[str, Any], before: Mapping[str, Any], lang: str
 
 def _report(day: str, agents: Sequence[Mapping[str, Any]], teams: Sequence[Mapping[str, Any]],
             alerts_by_hour: Mapping[int, int], sample: Sequence[Mapping[str, Any]], *, lang: str, cap: int,
-            today: Mapping[str, Any], before: Mapping[str, Any]) -> str:
+            today: Mapping[str, Any], before: Mapping[str, Any], version: int = 1,
+            changes: Mapping[str, Any] | None = None) -> str:
     words = TEXT[lang]
     scored = [(str(a["agent_id"]), round(float(a["mean_score"] or 0), 1)) for a in agents]
     reasons = Counter(reason for s in sample for reason in s["reasons"])
@@ -248,7 +299,8 @@ def _report(day: str, agents: Sequence[Mapping[str, Any]], teams: Sequence[Mappi
 table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;padding:.2rem .5rem;
 font-size:13px;text-align:right;white-space:nowrap}}th{{background:#f3f3f3}}td:first-child,th:first-child{{text-align:left}}
 </style></head>
-<body><h1>{words['title']} · {day}</h1>
+<body><h1>{words['title']} · {day} · {VERSION_TEXT[lang]['version'].format(n=version)}</h1>
+{changes_html(version, changes or {}, lang)}
 <h2>{words['change']}</h2>{_change_table(today, before, lang)}
 <h2>{words['scores']}</h2>{_bars(scored, 100, "", "#1a5fb4")}
 <h2>{words['by_hour']}</h2>{_hour_columns(alerts_by_hour)}
@@ -270,12 +322,12 @@ def _with_actions(rows: list[dict[str, Any]], key: str, acted: Sequence[Mapping[
         row["alerts_false_positive"] = sum(1 for a in mine if a["state"] == "false_positive")
 
 
-def _overall(store: ClaimStore, day: str, rubric: Rubric) -> dict[str, Any]:
+def _overall(store: Database, day: str, rubric: Rubric) -> dict[str, Any]:
     """The floor's figures for one day (the day-on-day comparison)."""
-    rows = store.scored_rows(day)
+    rows = store.scores.of_day(day)
     start_ms = _day_start_ms(day, rubric)
     figures = kpi.summarise(rows) if rows else {"conversations": 0}
-    figures["alerts"] = len(store.alert_times(start_ms, start_ms + 86_400_000))
+    figures["alerts"] = len(store.alerts.times(start_ms, start_ms + 86_400_000))
     return figures
 
 
@@ -284,50 +336,115 @@ def _day_start_ms(day: str, rubric: Rubric) -> int:
     return int(start.timestamp() * 1000)
 
 
-def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric, *, lang: str = "zh",
-               sample_cap: int = SAMPLE_CAP, allow_empty: bool = False) -> RollupFiles:
+def critical_labels(book: RuleBook, shop_id: str) -> frozenset[str]:
+    """Labels whose rules are critical in the shop's rules (sampling rule 4: a problem worth its neighbours)."""
+    return frozenset(rule.label for rule in book.detector(shop_id).ruleset.rules
+                     if rule.enabled and rule.severity == "critical" and rule.label in AGENT_LABELS)
+
+
+def sampling_of(rubric: Rubric) -> Sampling:
+    """The shop's sampling settings with the response target resolved (default: its first 平均响应 tier)."""
+    config = rubric.sampling
+    if config.response_target_s is None and rubric.timing is not None and rubric.timing.avg_response_tiers:
+        config = dataclasses.replace(config, response_target_s=float(rubric.timing.avg_response_tiers[0][0]))
+    return config
+
+
+def day_sample(store: Database, day: str, rows: Sequence[Mapping[str, Any]], *,
+               rubric_for: Callable[[str], Rubric], book: RuleBook,
+               sample_cap: int | None = None) -> list[dict[str, Any]]:
+    """The day's review sample under each shop's ``[rubric.sampling]`` (see ``zhijian.scoring.sampling``)."""
+    picks = store.picks
+    month_start = day[:8] + "01"
+    yesterday = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    before_today = yesterday >= month_start
+    configs: dict[str, Sampling] = {}
+
+    def config_for(shop: str) -> Sampling:
+        if shop not in configs:
+            configs[shop] = sampling_of(rubric_for(shop))
+        return configs[shop]
+
+    shops = {str(r.get("shop_id") or "") for r in rows}
+    floor = config_for(sorted(shops)[0]) if shops else Sampling()  # the floor's reduced-sample settings
+    reduced = reduced_agents(day, store.scores.between, floor,
+                             lambda first, last: set(picks.picks_between(first, last, "reduced_monthly")))
+    taken = picks.picks_between(month_start, yesterday, "reduced_monthly") if before_today else Counter()
+    random_taken = picks.picks_between(month_start, yesterday, "random_1pct") if before_today else Counter()
+    first, end = previous_months(day, 1)[0]
+    last: dict[str, LastMonth] = last_month_of(store.scores.between(first, end))
+    critical: dict[str, frozenset[str]] = {}
+
+    def is_critical(row: Mapping[str, Any]) -> bool:
+        shop = str(row.get("shop_id") or "")
+        if shop not in critical:
+            critical[shop] = critical_labels(book, shop)
+        return bool(row.get("fatal")) or any(row["labels"].get(label) for label in critical[shop])
+
+    agent_shop = {str(r.get("agent_id") or "—"): str(r.get("shop_id") or "") for r in rows}
+    sample = sample_day(day, rows, config_for=config_for, reduced=reduced, taken_this_month=taken,
+                        confirmed=picks.confirmed_conversations(day), critical=is_critical, last_month=last,
+                        random_taken=random_taken)
+    return cap_by_agent(sample, lambda agent: sample_cap if sample_cap is not None
+                        else config_for(agent_shop.get(agent, "")).cap)
+
+
+def run_rollup(store: Database, day: str, out_dir: Path, rubric: Rubric, *, lang: str = "zh",
+               sample_cap: int | None = None, allow_empty: bool = False, book: RuleBook | None = None,
+               resample: bool = True, reason: str = "rollup") -> RollupFiles:
     """Write the day's files. ``EmptyDay`` (nothing written) when the day has no scored conversation and
-    no alert, unless ``allow_empty``: a nightly job on the wrong day or database must not publish zeros."""
+    no alert, unless ``allow_empty``: a nightly job on the wrong day or database must not publish zeros.
+    ``sample_cap`` overrides the shops' ``[rubric.sampling] cap``; ``resample=False`` keeps the stored sample
+    (a re-issue after a changed result must not reshuffle a queue QA is working through). The report is
+    recorded as a version: the next one when any score moved since the last issue (with what changed)."""
     datetime.date.fromisoformat(day)  # a clear error for a bad date
     if lang not in TEXT:
         raise ValueError(f"lang must be one of {', '.join(TEXT)}")
-    store.create_schema()
-    rows = store.scored_rows(day)
+    store.upgrade()
+    versions = store.report_versions
+    book = book or RuleBook(load_ruleset())
+    lookup = rubric_lookup(book)
+    rows = store.scores.of_day(day)
     start_ms = _day_start_ms(day, rubric)
-    alert_times = store.alert_times(start_ms, start_ms + 86_400_000)
+    alert_times = store.alerts.times(start_ms, start_ms + 86_400_000)
     if not rows and not alert_times and not allow_empty:
         raise EmptyDay(f"no scored conversation and no alert on {day} ({rubric.timezone}); nothing written")
-    waiting = store.waiting_alert_counts([r["conversation_id"] for r in rows])
-    appeals = store.appeals_between(day, day)
+    waiting = store.alerts.waiting_counts([r["conversation_id"] for r in rows])
+    appeals = store.appeals.between(day, day)
     agents = kpi.scoreboard(rows, waiting_alerts=waiting, appeals=appeals)
     agents.sort(key=lambda a: str(a["agent_id"]))
     teams = [{"team_id": team, **kpi.summarise(group, waiting_alerts=waiting, appeals=appeals)}
              for team, group in kpi.group_by(rows, "team_id").items()]
     alerts_by_hour = Counter(rubric.local(ts).hour for _, ts in alert_times)
-    acted = store.action_counts(start_ms, start_ms + 86_400_000)
+    acted = store.claims.counts(start_ms, start_ms + 86_400_000)
     _with_actions(agents, "agent_id", acted)
     _with_actions(teams, "team_id", acted)
     previous = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
     today = {**(kpi.summarise(rows) if rows else {"conversations": 0}), "alerts": len(alert_times)}
     before = _overall(store, previous, rubric)
 
-    month_start = day[:8] + "01"
-    earlier = [s for d in _days(month_start, day)[:-1] for s in samples_for(store, d)]
-    taken = Counter(str(s["agent_id"]) for s in earlier if "reduced_monthly" in s["reasons"])
-    sample = cap_sample(sample_day(day, rows, reduced=full_marks_agents(day, store.rows_between),
-                                   taken_this_month=taken), sample_cap)
-    save_samples(store, day, sample)
-    if isinstance(store, ReviewStore):  # the report is the notice of the day's automatic results: appeal windows
-        store.mark_published(day)       # run from its first publication; late appeal decisions are escalated
-        store.escalate_late_appeals()
+    if resample:
+        sample = day_sample(store, day, rows, rubric_for=lookup, book=book, sample_cap=sample_cap)
+        store.samples.save(day, sample)
+    else:
+        sample = [{"conversation_id": s["conversation_id"], "agent_id": s["agent_id"], "reasons": s["reasons"]}
+                  for s in store.samples.of_day(day)]
+    cap = sample_cap if sample_cap is not None else sampling_of(rubric).cap
+    # the report is the notice of the day's automatic results: appeal windows run from its first publication;
+    # late appeal decisions are escalated
+    store.appeals.mark_published(day)
+    store.appeals.escalate_late()
 
+    snapshot = snapshot_of(rows, agents)
+    version, changes, new = versions.next_version("day", day, snapshot)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = RollupFiles(out_dir / f"agents-{day}.csv", out_dir / f"teams-{day}.csv",
-                        out_dir / f"review-sample-{day}.csv", out_dir / f"report-{day}.html")
+                        out_dir / f"review-sample-{day}.csv", out_dir / f"report-{day}.html", version,
+                        out_dir / f"changes-{day}-v{version}.csv" if version > 1 else None)
     sections = _sections([*agents, *teams])
     # UTF-8 with a BOM: Excel on Chinese Windows reads Chinese names right only with it
-    files.agents_csv.write_text(_csv(agents, "agent_id", lang, sections), encoding="utf-8-sig")
-    files.teams_csv.write_text(_csv(teams, "team_id", lang, sections), encoding="utf-8-sig")
+    contents = {files.agents_csv.name: _csv(agents, "agent_id", lang, sections),
+                files.teams_csv.name: _csv(teams, "team_id", lang, sections)}
     sample_out = io.StringIO()
     writer = csv.writer(sample_out, lineterminator="\n")
     writer.writerow([header("conversation_id", lang), header("agent_id", lang), header("reasons", lang)])
@@ -335,10 +452,60 @@ def run_rollup(store: ClaimStore, day: str, out_dir: Path, rubric: Rubric, *, la
         writer.writerow([s["conversation_id"], s["agent_id"],
                          ("；" if lang == "zh" else "; ").join(reason_text(r, lang) for r in sorted(
                              s["reasons"], key=lambda r: REASON_PRIORITY.get(r, 9)))])
-    files.sample_csv.write_text(sample_out.getvalue(), encoding="utf-8-sig")
-    files.report_html.write_text(_report(day, agents, teams, alerts_by_hour, sample, lang=lang, cap=sample_cap,
-                                         today=today, before=before), encoding="utf-8")
+    contents[files.sample_csv.name] = sample_out.getvalue()
+    if files.changes_csv is not None:
+        contents[files.changes_csv.name] = changes_csv(changes, lang)
+    for name, content in contents.items():
+        (out_dir / name).write_text(content, encoding="utf-8-sig")
+    report = _report(day, agents, teams, alerts_by_hour, sample, lang=lang, cap=cap, today=today, before=before,
+                     version=version, changes=changes)
+    files.report_html.write_text(report, encoding="utf-8")
+    if new:
+        versions.record("day", day, day, day, version, reason=reason, snapshot=snapshot, changes=changes,
+                        files={**contents, files.report_html.name: report})
     return files
+
+
+def reissue_stale(store: Database, out_dir: Path, rubric: Rubric, *, book: RuleBook | None = None,
+                  lang: str = "zh") -> list[tuple[str, str, int]]:
+    """Produce again every report (day, its week, its month) covering a day whose results changed after it was
+    issued: (kind, name, version) of each; a version is new only when something in it moved."""
+    from zhijian.reports.period import period_of, run_period_rollup
+
+    versions = store.report_versions
+    stale = versions.stale_days()
+    done: list[tuple[str, str, int]] = []
+    seen: set[tuple[str, str]] = set()
+    for entry in stale:
+        day, why = entry["day"], entry["reason"]
+        if versions.latest("day", day) is not None:
+            files = run_rollup(store, day, out_dir, rubric, lang=lang, allow_empty=True, book=book, resample=False,
+                               reason=why)
+            done.append(("day", day, files.version))
+        for kind in ("week", "month"):
+            period = period_of(kind, day)
+            if (kind, period.name) in seen or versions.latest(kind, period.name) is None:
+                continue
+            seen.add((kind, period.name))
+            made = run_period_rollup(store, kind, day, out_dir, lang=lang, allow_empty=True, reason=why)
+            done.append((kind, period.name, made.version))
+    versions.clear_stale(e["day"] for e in stale)
+    return done
+
+
+def write_version(store: Database, kind: str, name: str, version: int, out_dir: Path) -> list[Path]:
+    """An issued version's files as they were, each named with ``-v<N>`` before its extension."""
+    found = store.report_versions.get(kind, name, version)
+    if found is None:
+        raise LookupError(f"no version {version} of the {kind} report {name}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for file, content in sorted(found["files"].items()):
+        stem, _, ext = file.rpartition(".")
+        path = out_dir / (file if stem.endswith(f"-v{version}") else f"{stem}-v{version}.{ext}")
+        path.write_text(content, encoding="utf-8" if ext == "html" else "utf-8-sig")
+        written.append(path)
+    return written
 
 
 def _days(first: str, last: str) -> list[str]:

@@ -74,10 +74,23 @@ def offline_of(summary: Mapping[str, Any], rubric: Rubric | None) -> Offline:
         in_time = (0,)  # without the starts only the first turn's is known
     waiting = metrics.get("waiting_since_ms")
     pending = False
-    if waiting is not None:
+    if waiting is not None and summary.get("offline_expired_ms") is None:  # its 24 hours ran out: 回复中断
         closed = int(summary.get("closed_ms") or waiting)
         pending = rubric.offline(int(waiting)) and closed - int(waiting) <= limit * 1000
     return Offline(first_in_time, in_time, pending)
+
+
+def offline_deadline_ms(summary: Mapping[str, Any], rubric: Rubric | None) -> int | None:
+    """When a closed conversation's pending offline question stops being pending (its 24 hours are over): then it
+    is 回复中断 like any unanswered question. None when nothing is pending."""
+    if not offline_of(summary, rubric).pending or rubric is None:
+        return None
+    return int((summary.get("metrics") or {})["waiting_since_ms"]) + rubric.offline_reply_s * 1000
+
+
+def expire_offline(summary: Mapping[str, Any], at_ms: int) -> dict[str, Any]:
+    """The summary with its pending offline question over its 24 hours (scored as unanswered from now on)."""
+    return {**summary, "offline_expired_ms": int(at_ms)}
 
 
 def findings_of(summary: Mapping[str, Any], rubric: Rubric | None = None) -> list[dict[str, Any]]:
@@ -155,10 +168,18 @@ def _item_points(item: str, maximum: int, summary: Mapping[str, Any], active: Co
         return float(maximum)  # 24-hour rule: an offline question answered within the day is in time
     if item == "avg_response" and offline.in_time:
         times = metrics.get("response_times_s") or []
+        exempt = [float(times[i]) for i in offline.in_time if i < len(times) and times[i] is not None]
+        count, mean = metrics.get("responses"), metrics.get("avg_response_s")
+        tiers = timing.after_sales_avg_response_tiers if metrics.get("after_sales") else timing.avg_response_tiers
+        if isinstance(count, int) and mean is not None and count >= len(exempt):
+            # every answer counts, beyond the listed ones too: the total less the offline answers in time
+            rest_count, rest_sum = count - len(exempt), float(mean) * count - sum(exempt)
+            if rest_count <= 0:
+                return float(maximum)
+            return float(min(maximum, seconds_points(round(max(0.0, rest_sum) / rest_count, 3), tiers)))
         rest = [t for i, t in enumerate(times) if i not in offline.in_time and t is not None]
         if not rest:
             return float(maximum)
-        tiers = timing.after_sales_avg_response_tiers if metrics.get("after_sales") else timing.avg_response_tiers
         return float(min(maximum, seconds_points(sum(rest) / len(rest), tiers)))
     if item == "reply_rate" and offline.pending:
         turns = int(metrics.get("turns") or 0) - 1  # the offline question still inside its 24 hours

@@ -1,6 +1,6 @@
 """KPIs from scored conversations: the scoreboard, an agent's day, a team's day, the rollup.
 
-Pure functions over the rows of ``conversation_scores`` (as ``QualityStore`` returns them),
+Pure functions over the rows of ``conversation_scores`` (as ``Database.scores`` returns them),
 so the live API and the nightly rollup compute the same figures the same way.
 """
 

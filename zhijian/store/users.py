@@ -1,4 +1,4 @@
-"""Users, roles and login sessions.
+"""Users, roles and login sessions: the ``Users`` and ``Sessions`` repositories.
 
 Passwords are hashed with Argon2id (argon2-cffi); a login issues a random token of which
 only the SHA-256 is stored, so a database leak does not leak sessions. Roles:
@@ -21,12 +21,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Boolean, Column, String, Table, delete, select, update
+from sqlalchemy import Engine, delete, select, update
 
 from zhijian.core.passwords import password_problem
-from zhijian.store.base import Store, metadata
+from zhijian.core.roles import ROLES
+from zhijian.store.errors import UnknownUser, UserError, UserExists
+from zhijian.store.schema import sessions, users
 
-ROLES = ("admin", "supervisor", "floor_lead", "qa", "agent")
 PERMISSIONS = {
     "admin": frozenset({"view", "claim", "appeal", "decide_appeal", "bonus", "rules", "users"}),
     "supervisor": frozenset({"view", "claim"}),
@@ -36,36 +37,6 @@ PERMISSIONS = {
 }
 SESSION_HOURS = 12  # one shift and a bit
 _hasher = PasswordHasher()
-
-users = Table(
-    "users", metadata,
-    Column("username", String(64), primary_key=True),
-    Column("password_hash", String(256), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("team_id", String(128)),
-    Column("agent_id", String(128)),
-    Column("display_name", String(128)),
-    Column("disabled", Boolean, nullable=False, default=False),
-    Column("created_at", String(40), nullable=False),
-)
-sessions = Table(
-    "sessions", metadata,
-    Column("token_sha256", String(64), primary_key=True),
-    Column("username", String(64), nullable=False),
-    Column("expires_at", String(40), nullable=False),
-)
-
-
-class UserError(ValueError):
-    """Bad input for a user (unknown role, a floor lead without a team, …)."""
-
-
-class UserExists(UserError):
-    """The user name is taken."""
-
-
-class UnknownUser(UserError):
-    """No such user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,16 +83,19 @@ def _sha(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class UserStore(Store):
-    def add_user(self, username: str, password: str, *, role: str, team_id: str | None = None,
-                 agent_id: str | None = None, display_name: str | None = None) -> Principal:
+class Users:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add(self, username: str, password: str, *, role: str, team_id: str | None = None,
+            agent_id: str | None = None, display_name: str | None = None) -> Principal:
         if role not in ROLES:
-            raise UserError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+            raise UserError(f"unknown role {role!r} (one of {', '.join(ROLES)})", field="role")
         if role == "floor_lead" and not team_id:
-            raise UserError("a floor lead needs --team")
+            raise UserError("a floor lead needs --team", field="team_id")
         problem = password_problem(password, username)
         if problem:
-            raise UserError(problem)
+            raise UserError(problem, field="password")
         if role == "agent":
             agent_id = agent_id or username
         row = {"username": username, "password_hash": _hasher.hash(password), "role": role, "team_id": team_id,
@@ -133,10 +107,33 @@ class UserStore(Store):
             conn.execute(users.insert().values(row))
         return Principal(username, role, team_id, agent_id, display_name)
 
-    def list_users(self) -> list[Principal]:
+    def all(self) -> list[Principal]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.username)).mappings().all()
         return [Principal(r["username"], r["role"], r["team_id"], r["agent_id"], r["display_name"]) for r in rows]
+
+    def set_password(self, username: str, password: str) -> None:
+        """A new password (checked by the policy); every session of the user ends."""
+        problem = password_problem(password, username)
+        if problem:
+            raise UserError(problem, field="password")
+        self._change(username, {"password_hash": _hasher.hash(password)})
+
+    def set_disabled(self, username: str, disabled: bool) -> None:
+        """Disable (every session ends) or enable a user."""
+        self._change(username, {"disabled": disabled})
+
+    def _change(self, username: str, values: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(users).where(users.c.username == username).values(values)).rowcount
+            if not changed:
+                raise UnknownUser(f"no user {username!r}")
+            conn.execute(delete(sessions).where(sessions.c.username == username))
+
+
+class Sessions:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
     def login(self, username: str, password: str) -> tuple[str, Principal] | None:
         """A new session token for good credentials, else None (the same for an unknown user)."""
@@ -167,7 +164,7 @@ class UserStore(Store):
         return Principal(row["username"], row["role"], row["team_id"], row["agent_id"], row["display_name"],
                          session=_sha(token))
 
-    def live_sessions(self, session_ids: Iterable[str]) -> set[str]:
+    def live(self, session_ids: Iterable[str]) -> set[str]:
         """Which of these sessions are still valid (not logged out, not expired, user not disabled)."""
         wanted = sorted(set(session_ids))
         alive: set[str] = set()
@@ -185,21 +182,3 @@ class UserStore(Store):
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.token_sha256 == _sha(token)))
         return _sha(token)
-
-    def set_password(self, username: str, password: str) -> None:
-        """A new password (checked by the policy); every session of the user ends."""
-        problem = password_problem(password, username)
-        if problem:
-            raise UserError(problem)
-        self._change(username, {"password_hash": _hasher.hash(password)})
-
-    def set_disabled(self, username: str, disabled: bool) -> None:
-        """Disable (every session ends) or enable a user."""
-        self._change(username, {"disabled": disabled})
-
-    def _change(self, username: str, values: dict[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            changed = conn.execute(update(users).where(users.c.username == username).values(values)).rowcount
-            if not changed:
-                raise UnknownUser(f"no user {username!r}")
-            conn.execute(delete(sessions).where(sessions.c.username == username))
