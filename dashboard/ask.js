@@ -90,7 +90,9 @@ export function ask({ title, message = "", fields = [], ok = t("ok"), cancel = t
       resolve(answer);
     };
     const onCancel = (event) => { event.preventDefault(); finish(null); };  // Esc
-    const onClose = () => finish(null);  // closed some other way (a second Esc the browser does not ask about)
+    // closed some other way (a second Esc the browser does not ask about). The browser fires "close" in a later
+    // task, so the close of the question before can arrive after this one is shown: that one is not ours.
+    const onClose = () => { if (!dialog.open) finish(null); };
     dialog.addEventListener("cancel", onCancel);
     dialog.addEventListener("close", onClose);
     cancelButton.addEventListener("click", () => finish(null));

@@ -523,6 +523,21 @@ def test_the_in_page_dialog_validates_cancels_with_esc_and_gives_focus_back(
         expect(dialog.locator("textarea")).to_have_value("")
         dialog.locator("#ask-cancel").click()
         expect(row.locator(".notes li")).to_have_count(1)
+        # a question asked again at once (a fast Esc then Enter): the close event of the one before, which the
+        # browser fires in a later task, does not close the new one
+        page.evaluate("""async () => {
+            const { ask } = await import('./ask.js');
+            const first = ask({ title: 'a', fields: [{ name: 'x', label: 'x' }] });
+            document.getElementById('ask-cancel').click();
+            window.__second = ask({ title: 'b', fields: [{ name: 'y', label: 'y' }] });
+            window.__first = await first;
+        }""")
+        expect(dialog).to_be_visible()
+        expect(dialog.locator("h2")).to_have_text("b")
+        assert page.evaluate("() => window.__first") is None
+        dialog.locator("#ask-y").fill("ok")
+        dialog.locator("#ask-ok").click()
+        assert page.evaluate("() => window.__second") == {"y": "ok"}
     finally:
         context.close()
 
