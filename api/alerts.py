@@ -93,13 +93,19 @@ class Delivery:
         while len(self._sent) > self.capacity:
             self._sent.popitem(last=False)
 
-    def sent_payload(self, payload: str) -> None:
+    def admit(self, payload: str) -> bool:
+        """Whether a live payload goes to this socket: in its scope and not sent already (the
+        replay and the live queue overlap by design, and the topic is at-least-once), recording it."""
         try:
             alert = json.loads(payload)
         except ValueError:
-            return
-        if isinstance(alert, dict):
-            self.sent(alert)
+            return False
+        if not isinstance(alert, dict) or not self.who.sees(alert):
+            return False
+        if "kind" not in alert and self.has(alert):
+            return False
+        self.sent(alert)
+        return True
 
     def has(self, alert: dict[str, Any]) -> bool:
         return self._sent.get(str(alert.get("alert_id")), -1) >= _revision(alert)
@@ -193,7 +199,6 @@ def router(store: Database, auth: Auth, hub: Hub, actions: Publisher, recent: Re
             await websocket.close(code=POLICY_VIOLATION, reason="bad cursor")
             return
         delivery = Delivery(store, who)
-        visible = visible_to(who)
 
         async def replay() -> AsyncIterator[str]:
             if raw_after is None:
@@ -222,7 +227,7 @@ def router(store: Database, auth: Auth, hub: Hub, actions: Publisher, recent: Re
             return heartbeat_frame(feed_ok(), cursor=str(cursor))
 
         await serve(websocket, hub, websocket.app.state.connections, who, heartbeat=heartbeat, initial=replay(),
-                    visible=visible, sent=delivery.sent_payload)
+                    visible=delivery.admit)
 
     return api
 

@@ -47,10 +47,9 @@ async def _frames(initial: Iterable[str] | AsyncIterable[str]) -> AsyncIterable[
 
 async def serve(websocket: WebSocket, hub: Hub, connections: Connections, who: Principal, *,
                 heartbeat: Heartbeat, initial: Iterable[str] | AsyncIterable[str] = (),
-                visible: Callable[[str], bool] | None = None, sent: Callable[[str], None] | None = None,
-                heartbeat_s: float = HEARTBEAT_S) -> None:
-    """``initial`` frames (produced after subscribing, so nothing falls in between), then live
-    frames; ``sent`` is told of every live payload delivered."""
+                visible: Callable[[str], bool] | None = None, heartbeat_s: float = HEARTBEAT_S) -> None:
+    """``initial`` frames (produced after subscribing, so nothing falls in between), then the live
+    frames ``visible`` admits (it may also drop what ``initial`` already sent)."""
     await websocket.accept()
     queue = hub.subscribe()
     connection = connections.open(who)
@@ -81,8 +80,6 @@ async def serve(websocket: WebSocket, hub: Hub, connections: Connections, who: P
                     return
                 if visible is None or visible(payload):
                     await websocket.send_text(payload)
-                    if sent is not None:
-                        sent(payload)
             if time.monotonic() >= next_beat:
                 await websocket.send_text(json.dumps(await heartbeat()))
                 next_beat = time.monotonic() + heartbeat_s

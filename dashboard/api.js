@@ -57,23 +57,18 @@ export function message(err) {
 
 // Sign-in for a socket: a single-use ticket (POST /api/ws-ticket); a server without tickets (404)
 // still takes the token in the query.
-let ticketsSupported = true;
+// A socket signs in with a short-lived ticket, never with the session token in its URL (URLs reach access logs).
 async function socketQuery() {
-  if (ticketsSupported) {
-    let response;
-    try {
-      response = await fetch("/api/ws-ticket", { method: "POST", headers: { Authorization: `Bearer ${session.token}` },
-                                                  signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
-    } catch {
-      throw new ApiError(t("err_network"), 0);
-    }
-    // no ticket route (today's server: 404, or 405 from the static files mounted at /): the token in the query
-    if (response.status === 404 || response.status === 405) ticketsSupported = false;
-    else if (response.status === 401) throw new Unauthorised(t("bad_token"));
-    else if (!response.ok) throw new ApiError(t("err_server", { status: response.status }), response.status);
-    else return `ticket=${encodeURIComponent((await response.json()).ticket)}`;
+  let response;
+  try {
+    response = await fetch("/api/ws-ticket", { method: "POST", headers: { Authorization: `Bearer ${session.token}` },
+                                                signal: AbortSignal.timeout(CONNECT_TIMEOUT_MS) });
+  } catch {
+    throw new ApiError(t("err_network"), 0);
   }
-  return `token=${encodeURIComponent(session.token)}`;
+  if (response.status === 401) throw new Unauthorised(t("bad_token"));
+  if (!response.ok) throw new ApiError(t("err_server", { status: response.status }), response.status);
+  return `ticket=${encodeURIComponent((await response.json()).ticket)}`;
 }
 
 // A WebSocket that reconnects with backoff. States passed to onState: connecting, live, interrupted.
@@ -156,7 +151,7 @@ export function liveSocket(path, { onMessage, onOpen, onState, onRefused, onRead
     };
     ws.onclose = (event) => {
       if (stopped) return;
-      if (event.code === 1008 && ticketsSupported && ++refusals < 3) { lost(); return; }  // a fresh ticket
+      if (event.code === 1008 && ++refusals < 3) { lost(); return; }  // a fresh ticket
       if (event.code === 4401 || event.code === 1008) { drop(ws); socket = null; onRefused?.(event.code); return; }
       lost();
     };

@@ -32,7 +32,7 @@ from pathlib import Path
 import ahocorasick
 
 from detectors.findings import Finding
-from detectors.model import MODEL_PATH, LabelModel, Opinion, load_model, quoted_spans
+from detectors.model import MODEL_PATH, LabelGroup, LabelModel, Opinion, load_model, quoted_spans
 from detectors.normalise import Normalised, Normaliser
 from detectors.ruleset import GAP, SENDERS, ModelLabel, Rule, RuleSet, expand_slots, parse_model
 from detectors.sound import sound_of, sound_view
@@ -175,6 +175,7 @@ class Detector:
                           if m.label in settings and settings[m.label].enabled)
             for sender in SENDERS
         }
+        self._groups = {sender: LabelGroup.of(tuple(m for m, _ in pairs)) for sender, pairs in self._models.items()}
 
     def detect(self, text: str, sender: str, *, review: bool = False) -> list[Finding]:
         """Findings for one message from ``sender`` ("agent" or "customer"), in text order.
@@ -189,13 +190,13 @@ class Detector:
         models = self._models[sender]
         if models:
             found = {f.label for f in findings}
-            grams: set[str] | None = None
-            for model, setting in models:
+            if all(model.label in found for model, _ in models):
+                return findings  # the rules already said so for every label: one finding each, not two
+            grams = self._grams(norm.text)
+            probabilities = self._groups[sender].probabilities(grams)
+            for (model, setting), probability in zip(models, probabilities, strict=True):
                 if model.label in found:
-                    continue  # the rules already said so: one finding, not two
-                if grams is None:
-                    grams = self._grams(norm.text)
-                probability = model.probability(grams)
+                    continue
                 if probability >= setting.alert or (review and probability >= setting.review):
                     opinion = model.score(grams)
                     review_only = opinion.score < setting.alert

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +63,25 @@ START, END = "\x02", "\x03"
 
 def ngrams(text: str, orders: tuple[int, ...] = (1, 2, 3), bounds: bool = False) -> set[str]:
     """The distinct character n-grams of ``text[:MAX_CHARS]`` (whitespace kept: the model learns what it means);
-    with ``bounds``, of the text between a start and an end mark (the marks alone are not n-grams)."""
+    with ``bounds``, of the text between a start and an end mark (the marks alone are not n-grams).
+
+    Each order is built from the one below by a C-level ``map`` (the (n-1)-gram at i plus the character at
+    i+n-1), about a third faster than slicing every n-gram out of the text."""
     text = text[:MAX_CHARS]
-    if bounds and text:
+    if not text:
+        return set()
+    if bounds:
         text = START + text + END
     grams: set[str] = set()
-    length = len(text)
-    for n in orders:
-        grams.update(text[i:i + n] for i in range(length - n + 1))
-    if bounds and text:
-        grams -= {START, END}
+    level: list[str] = list(text)
+    for n in range(1, max(orders, default=0) + 1):
+        if n > 1:
+            level = list(map(add, level, text[n - 1:]))
+        if n in orders:
+            grams.update(level)
+    if bounds:
+        grams.discard(START)
+        grams.discard(END)
     return grams
 
 
@@ -91,8 +101,7 @@ class LabelModel:
 
     def probability(self, grams: set[str]) -> float:
         """The probability alone: one C-level pass over the n-grams (the per-message hot path)."""
-        total = self.bias + sum(filter(None, map(self.weights.get, grams)))
-        return 1.0 / (1.0 + math.exp(-total)) if total > -60 else 0.0
+        return _sigmoid(self.bias + sum(filter(None, map(self.weights.get, grams))))
 
     def score(self, grams: set[str], evidence: int = 3) -> Opinion:
         """The probability and the ``evidence`` n-grams present that weigh most toward the label."""
@@ -100,6 +109,34 @@ class LabelModel:
         present = sorted(((weights[g], g) for g in grams if weights.get(g, 0.0) > 0), reverse=True)
         shown = tuple(gram.replace(START, "^").replace(END, "$") for _, gram in present[:evidence])  # marks readable
         return Opinion(self.label, self.probability(grams), shown)
+
+
+def _sigmoid(total: float) -> float:
+    return 1.0 / (1.0 + math.exp(-total)) if total > -60 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LabelGroup:
+    """The label models one message is scored with, in a single pass over its n-grams: two labels (an agent's
+    conflict and deflection) share one dictionary whose values are complex numbers — the first label's weight
+    as the real part, the second's as the imaginary part — so one C-level sum gives both totals."""
+
+    models: tuple[LabelModel, ...]
+    packed: Mapping[str, complex] | None  # for exactly two models
+
+    @classmethod
+    def of(cls, models: tuple[LabelModel, ...]) -> LabelGroup:
+        if len(models) != 2:
+            return cls(models, None)
+        first, second = models[0].weights, models[1].weights
+        packed = {gram: complex(first.get(gram, 0.0), second.get(gram, 0.0)) for gram in first.keys() | second.keys()}
+        return cls(models, packed)
+
+    def probabilities(self, grams: set[str]) -> tuple[float, ...]:
+        if self.packed is None:
+            return tuple(model.probability(grams) for model in self.models)
+        total = sum(filter(None, map(self.packed.get, grams)), 0j)
+        return (_sigmoid(self.models[0].bias + total.real), _sigmoid(self.models[1].bias + total.imag))
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,9 +80,15 @@ class TrainConfig:
     # lines (我管不了这个, 我也没办法…) around 0.75-0.79; tests/data/eval_utterances.jsonl (the rules' tuned
     # set, never trained on) showed it, and alerting on them would call deflection conflict
     min_alert_by_label: dict[str, float] = field(default_factory=lambda: {"conflict": 0.80})
+    # customer_anger gains from more of COLD's offensive vocabulary (out-of-fold recall at the alert threshold 0.72
+    # against 0.70 at the default; conflict loses: 0.78 against 0.81)
+    source_weights_by_label: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {"customer_anger": {"cold": 0.02}})
     review_precision: float = 0.6
     max_review_per_1k: float = 20.0  # JDDC messages per 1,000 the model may add to the QA review queue
-    keep: int = 40_000  # n-grams kept per label (largest |weight|), for a small weights file
+    # n-grams kept per label (largest |weight|): a smaller weights file and fewer cache misses per lookup. 30,000
+    # against 40,000: 47 → 43 µs per message on the JDDC sample; one alert of about 20,000 train and JDDC messages moved
+    keep: int = 30_000
 
 
 @dataclass(slots=True)
@@ -226,8 +232,9 @@ def fit(indptr: np.ndarray, indices: np.ndarray, y: np.ndarray, sample_weight: n
 
 def _weights(examples: Sequence[Example], config: TrainConfig, label: str = "") -> np.ndarray:
     positive_weight = config.positive_weight_by_label.get(label, config.positive_weight)
-    return np.asarray([SOURCE_WEIGHTS[e.source] * (positive_weight if e.positive and e.source == "indomain"
-                                                   else 1.0) for e in examples])
+    sources = {**SOURCE_WEIGHTS, **config.source_weights_by_label.get(label, {})}
+    return np.asarray([sources[e.source] * (positive_weight if e.positive and e.source == "indomain"
+                                            else 1.0) for e in examples])
 
 
 def _train(examples: Sequence[Example], config: TrainConfig,
@@ -356,7 +363,8 @@ def format_report(reports: Sequence[LabelReport], config: TrainConfig, sources: 
         "",
         f"- seed {config.seed}, {config.folds} folds, n-grams {ORDERS} seen ≥ {config.min_count} times, "
         f"L2 {config.l2}, {config.steps} Adam steps (lr {config.learning_rate}), in-domain positive weight "
-        f"{config.positive_weight} (per label: {config.positive_weight_by_label}), source weights {SOURCE_WEIGHTS}",
+        f"{config.positive_weight} (per label: {config.positive_weight_by_label}), source weights {SOURCE_WEIGHTS} "
+        f"(per label: {config.source_weights_by_label})",
         f"- thresholds from out-of-fold scores on the training data (never the frozen test splits), for the rules "
         f"and the model together: alert = lowest at which the model's additions (messages the rules did not flag) "
         f"have precision ≥ {config.alert_precision} and ≤ "

@@ -147,7 +147,8 @@ class Pipeline:
         self.revoked: set[Any] = set()  # revoked in the rebalance under way (dropped unless assigned again)
         self.stored = stored  # what SQL kept of this worker's conversations, for a rebuild after a broker restart
         self.checked: set[int] = set()  # input partitions checked for a changelog that vanished
-        self.checkpoint = Checkpoint(self.outbox, tables.all(), before=self.before_checkpoint)
+        self.checkpoint = Checkpoint(self.outbox, tables.values(), before=self.before_checkpoint,
+                                     marks=[tables.progress])
 
     # -- chat events --------------------------------------------------------------------------
     def handle(self, message: Any, key: bytes | None, raw: bytes | None, now_ms: int) -> None:

@@ -29,8 +29,9 @@ class StreamTables:
     tally: WriteBackTable[Tally]
     progress: WriteBackTable[int]
 
-    def all(self) -> list[WriteBackTable[Any]]:
-        return [self.conversations, self.partials, self.tally, self.progress]
+    def values(self) -> list[WriteBackTable[Any]]:
+        """The tables whose records ``progress`` vouches for (a checkpoint writes ``progress`` after them)."""
+        return [self.conversations, self.partials, self.tally]
 
 
 def declare(app: faust.App, settings: Settings) -> StreamTables:

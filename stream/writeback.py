@@ -8,7 +8,10 @@ each dirty key once. The order inside a checkpoint is what keeps the worker exac
 1. take, in one synchronous step, every dirty value (encoded) and every pending output;
 2. produce the outputs and wait until the broker has them all — alerts, snapshots, transcript
    lines, tally partials, dead letters: everything the events behind those values caused;
-3. produce the changelog records and wait for them;
+3. produce the changelog records and wait for them, the progress marks (the applied input offset of
+   each partition) last, once every value they vouch for is acknowledged: a crash in the middle of
+   this step leaves the values ahead of the mark (their events come again and are recognised as
+   duplicates), never the mark ahead of the values (its events would be skipped and lost);
 4. only then does Faust commit the input offsets (``stream.compat`` calls the checkpoint first).
 
 So a value in the changelog never gets ahead of the outputs it implies, and a committed offset
@@ -189,9 +192,10 @@ class Checkpoint:
     """Runs before every offset commit: outputs first, then the changelog (see the module doc)."""
 
     def __init__(self, outbox: Outbox, tables: list[WriteBackTable[Any]],
-                 before: Callable[[], None] | None = None) -> None:
+                 before: Callable[[], None] | None = None, marks: list[WriteBackTable[Any]] | None = None) -> None:
         self.outbox = outbox
         self.tables = tables
+        self.marks = marks or []  # written only after every record of ``tables`` is acknowledged
         self.before = before  # adds what is due at a checkpoint (transcript batches, tally partials)
         self.count = 0
         self.changelog_records = 0
@@ -202,14 +206,17 @@ class Checkpoint:
         async with self._lock:
             if self.before is not None:
                 self.before()
-            changes = [(table, table.take_changes()) for table in self.tables]
+            values = [(table, table.take_changes()) for table in self.tables]
+            marks = [(table, table.take_changes()) for table in self.marks]
+            changes = values + marks
             try:
                 await self.outbox.drain()
-                futures: list[asyncio.Future[Any]] = []
-                for table, table_changes in changes:
-                    futures.extend(table.send_changes(table_changes))
-                if futures:
-                    await asyncio.gather(*futures)
+                for group in (values, marks):
+                    futures: list[asyncio.Future[Any]] = []
+                    for table, table_changes in group:
+                        futures.extend(table.send_changes(table_changes))
+                    if futures:
+                        await asyncio.gather(*futures)
             except BaseException:
                 for table, table_changes in changes:  # failed or cancelled: those keys are still to be written
                     table.restore_changes(table_changes)

@@ -211,7 +211,8 @@ def waiting_events(script: Script, cid: str, lead_s: float) -> list[dict[str, An
     script.waiting[cid] = (agent, since)
     greeting = chat_event(f"{cid}-a0", cid, "agent", "您好，很高兴为您服务", agent=agent, team="team-a",
                           ts_ms=since - 5000)
-    question = chat_event(f"{cid}-c1", cid, "customer", "人呢？怎么不回复", agent=None, team="team-a", ts_ms=since)
+    question = chat_event(f"{cid}-c1", cid, "customer", "在吗？想问下什么时候发货", agent=None, team="team-a",
+                          ts_ms=since)
     return [greeting, question]
 
 

@@ -9,12 +9,14 @@ import contextlib
 import json
 import time
 import uuid
+from collections import Counter
 
 import pytest
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from api.sockets import HEARTBEAT_S
 from tests.integration.harness import Proc, Stack, chat_event, http_json, wait_for, ws_url
 from zhijian.kafka.broker import free_port
 from zhijian.store.database import Database
@@ -42,6 +44,9 @@ class Wall:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.alerts: dict[str, int] = {}
+        self.sockets: list[Counter[tuple[str, int]]] = []  # per socket: (alert_id, revision) → frames received
+        self.received_at: dict[tuple[str, int], float] = {}  # when a revision first arrived
+        self.closed_at: list[float] = []
         self.frames = 0
         self.cursor: str | None = None
         self.ready = asyncio.Event()
@@ -49,6 +54,8 @@ class Wall:
 
     async def follow(self, url: str) -> None:
         self.ready.clear()
+        deliveries: Counter[tuple[str, int]] = Counter()
+        self.sockets.append(deliveries)
         try:
             async with websockets.connect(url) as socket:
                 async for raw in socket:
@@ -62,10 +69,14 @@ class Wall:
                     elif kind is None and frame["conversation_id"].startswith(self.tag):
                         self.frames += 1
                         revision = int(frame.get("revision") or 0)
+                        deliveries[(frame["alert_id"], revision)] += 1
+                        self.received_at.setdefault((frame["alert_id"], revision), time.monotonic())
                         self.alerts[frame["alert_id"]] = max(revision, self.alerts.get(frame["alert_id"], -1))
                         self.got.set()
         except (websockets.ConnectionClosed, OSError):
-            return
+            pass
+        finally:
+            self.closed_at.append(time.monotonic())
 
 
 async def produced_alerts(stack: Stack, tag: str) -> dict[str, int]:
@@ -291,3 +302,11 @@ def test_a_client_misses_nothing_across_a_60_s_api_outage(stack: Stack) -> None:
     assert any(revision >= 2 for revision in truth.values()), "no waiting alert went through its revisions"
     assert not missing and not stale, f"{len(missing)} missing, {len(stale)} stale of {len(truth)} ({frames} frames)"
     assert wall.alerts == truth
+    for deliveries in wall.sockets:  # one socket never sends a revision twice (replay and live overlap)
+        repeated = sorted(key for key, count in deliveries.items() if count > 1)
+        assert not repeated, f"{len(repeated)} alert revisions sent twice on one socket: {repeated[:5]}"
+    # across the reconnect only what came after the last cursor comes again: revisions the first socket got in
+    # its last heartbeats (not yet stored when its last cursor was computed), which the client drops as known
+    again = set(wall.sockets[0]) & set(wall.sockets[1])
+    late = [key for key in again if wall.received_at[key] < wall.closed_at[0] - 3 * HEARTBEAT_S]
+    assert not late, f"{len(late)} of {len(again)} repeated revisions were older than the last cursors: {late[:5]}"

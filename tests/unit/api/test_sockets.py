@@ -4,8 +4,10 @@ serve): memory stays bounded by the per-client queue, the slow page is told to r
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import json
+from typing import Any, cast
 
+from api.alerts import Delivery
 from api.connections import Connections
 from api.feed import SUBSCRIBER_QUEUE, Hub
 from api.sockets import serve
@@ -118,3 +120,34 @@ def test_metrics_count_the_sockets_and_the_slow_clients_dropped(shared_api: Any)
         left = [shared_api.client.portal.call(stuck.get_nowait) for _ in range(SUBSCRIBER_QUEUE)]
         assert left[-1] is None and stuck.empty()  # dropped: told to reconnect, nothing queued after that
     assert metric('zhijian_websocket_slow_clients_dropped_total{feed="alerts"}') >= 1.0
+
+
+def test_an_alert_replayed_and_also_queued_live_reaches_the_socket_once() -> None:
+    """The socket subscribes before its replay, so an alert stored meanwhile is both replayed and
+    queued live (and the topic is at-least-once): the client gets each revision once, later revisions
+    still, and nothing outside its team."""
+    async def scenario() -> None:
+        hub, connections = Hub(), Connections(None)
+        who = Principal("lead", "floor_lead", team_id="t1")
+        delivery = Delivery(cast(Any, None), who)  # admit() does not touch the store
+        first = {"alert_id": "a1", "revision": 0, "team_id": "t1", "rule": "banned_term"}
+
+        def replay() -> list[str]:  # runs after subscribing: what SQL had, and meanwhile the feed pushed it too
+            hub.publish(json.dumps(first))
+            delivery.sent(first)
+            return [json.dumps(first)]
+
+        socket = Socket()
+        session = asyncio.create_task(serve(socket, hub, connections, who, heartbeat=heartbeat, heartbeat_s=3600,
+                                            initial=replay(), visible=delivery.admit))
+        await until(lambda: hub.subscribers == 1, "subscribed")
+        for frame in ({**first, "revision": 1}, {**first, "revision": 1}, {**first, "alert_id": "a2", "team_id": "t2"},
+                      {"kind": "action", "alert_id": "a1", "team_id": "t1", "verb": "claim"}):
+            hub.publish(json.dumps(frame))
+        await until(lambda: len(socket.sent) == 3, "the frames")
+        got = [json.loads(text) for text in socket.sent]
+        assert [(f.get("kind"), f["alert_id"], f.get("revision")) for f in got] == [
+            (None, "a1", 0), (None, "a1", 1), ("action", "a1", None)]
+        session.cancel()
+        await asyncio.gather(session, return_exceptions=True)
+    asyncio.run(scenario())

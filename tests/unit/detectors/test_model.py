@@ -34,6 +34,30 @@ def test_ngrams_are_the_distinct_1_to_3_grams() -> None:
     assert ngrams("") == set()
 
 
+def test_ngrams_of_every_order_are_the_slices_of_the_text() -> None:
+    text = "亲，这个尺码偏大一码哦~ 您看下"
+    for orders in [(1, 2, 3, 4), (2, 4), (3,)]:
+        for bounds in (False, True):
+            marked = f"\x02{text}\x03" if bounds else text
+            slices = {marked[i:i + n] for n in orders for i in range(len(marked) - n + 1)} - {"\x02", "\x03"}
+            assert ngrams(text, orders, bounds) == slices
+    assert ngrams("好", (2, 3)) == set()  # shorter than every order
+
+
+def test_two_labels_scored_in_one_pass_give_each_label_its_own_probability() -> None:
+    from detectors.model import LabelGroup, LabelModel
+
+    first = LabelModel("conflict", "agent", -1.0, {"凭什么": 2.5, "您": -0.5, "退": 0.25})
+    second = LabelModel("deflection", "agent", -2.0, {"找快递": 3.0, "您": 0.5})
+    group = LabelGroup.of((first, second))
+    assert group.packed is not None
+    for text in ["凭什么给您退", "您找快递吧", "好的", ""]:
+        grams = ngrams(text)
+        assert group.probabilities(grams) == pytest.approx((first.probability(grams), second.probability(grams)))
+    single = LabelGroup.of((first,))
+    assert single.packed is None and single.probabilities(ngrams("凭什么")) == (first.probability(ngrams("凭什么")),)
+
+
 def test_bounds_add_the_ngrams_that_touch_the_start_and_end_of_a_message() -> None:
     start, end = "\x02", "\x03"
     grams = ngrams("你好吗", (1, 2), bounds=True)
@@ -211,3 +235,12 @@ def test_seed_thresholds_match_the_training_report() -> None:
     for label in ("conflict", "deflection", "customer_anger"):
         line = f"{label} = {{ review = {seed[label]['review']:.2f}, alert = {seed[label]['alert']:.2f} }}"
         assert line in report, label
+
+
+def test_source_weights_can_differ_per_label() -> None:
+    from detectors.training import Example, _weights
+
+    examples = [Example("a", True, "cold", -1), Example("b", False, "jddc", 0), Example("c", True, "indomain", 0)]
+    config = TrainConfig(positive_weight=4.0, source_weights_by_label={"customer_anger": {"cold": 0.02}})
+    assert list(_weights(examples, config, "customer_anger")) == pytest.approx([0.02, 0.5, 4.0])
+    assert list(_weights(examples, config, "conflict")) == pytest.approx([0.005, 0.5, 4.0])
