@@ -21,7 +21,7 @@ def shift(store: Database) -> list[dict[str, Any]]:
     summaries = [
         conversation("k1", "A", 0), conversation("k2", "A", 100, bad="嫌贵别买"),
         conversation("k3", "A", 200, bad="好的哦，请您稍等"), conversation("k4", "B", 300, slow=True),
-        conversation("k5", "B", 400), conversation("k6", "C", 500, team="t2", bad="你自己想办法吧"),
+        conversation("k5", "B", 400), conversation("k6", "C", 500, team="t2", bad="您自己想办法吧"),
     ]
     assert save(store, summaries) == 6
     return summaries
@@ -34,9 +34,9 @@ def scores(store: Database) -> dict[str, tuple[float, bool]]:
 def test_scores_match_the_hand_computed_expectation(store: Database, shift: list[dict[str, Any]]) -> None:
     # k2: conflict −5; 嫌贵别买 is not polite, so politeness 3 of 4 messages = 75% → 12 of 20 (−8): 87
     # k3: 哦 is fatal: 0.  k4: first response 22 s → 3 of 10 (−7): 93
-    # k6: deflection −3; 你 −1; politeness 75% → −8: 88
+    # k6: deflection −3 (您 makes the message polite: politeness 100 %): 97
     assert scores(store) == {"k1": (100.0, False), "k2": (87.0, False), "k3": (0.0, True),
-                             "k4": (93.0, False), "k5": (100.0, False), "k6": (88.0, False)}
+                             "k4": (93.0, False), "k5": (100.0, False), "k6": (97.0, False)}
 
 
 def test_replaying_the_same_summaries_leaves_the_same_database(store: Database,
@@ -91,7 +91,7 @@ def test_the_rollup_writes_the_same_files_twice(store: Database, shift: list[dic
     assert report.count("<svg") == 2 and "<script" not in report and "QA daily report" in report
     sample = {s["conversation_id"]: s["reasons"] for s in store.samples.of_day(DAY)}
     # every conversation with a critical finding (conflict, a banned particle: critical rules in the seed), with
-    # the agent's previous and next conversation; C's 推脱 and 你 are warnings: no problem worth neighbours
+    # the agent's previous and next conversation; C's 推脱 is a warning: no problem worth neighbours
     assert "critical_finding" in sample["k2"] and "critical_finding" in sample["k3"]
     assert "critical_finding" not in sample.get("k6", [])
     assert "before_a_finding" in sample["k1"] and "after_a_finding" in sample["k3"]

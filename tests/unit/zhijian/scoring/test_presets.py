@@ -16,6 +16,9 @@ from zhijian.scoring import rubric_lookup, score_summary
 
 SEED = dict(load_ruleset().rubric)
 DEFAULT, TAOBAO, PROMOTION = (rubric_of({**SEED, "scorecard": name}) for name in ("default", "taobao", "promotion"))
+# the same cards under the jd profile, where 你 is a −1 deduction rather than fatal
+JD = dict(load_ruleset().for_shop("shop-jd-02").rubric)
+JD_DEFAULT, JD_PROMOTION = (rubric_of({**JD, "scorecard": name}) for name in ("default", "promotion"))
 
 
 def sections(score: Any) -> dict[str, float]:
@@ -66,8 +69,11 @@ def test_the_tmall_profile_keeps_the_automatic_card_and_a_tmall_shop_opts_into_t
 def test_the_same_chat_under_each_preset_by_hand() -> None:
     summary = slow_rude_chat()
     assert summary["labels"] == {"conflict": 1, "impolite_address": 1}
-    default = score_summary(summary, DEFAULT)
-    # default: 服务态度 30 − 5 (conflict) = 25; 服务用语: politeness 1 of 2 polite (50 %) → 8 (the 40 % tier),
+    for strict in (DEFAULT, TAOBAO, PROMOTION):  # the strict (tmall) profile: 你 is a 禁忌语句, fatal on every card
+        scored = score_summary(summary, strict)
+        assert (scored.score, scored.fatal_labels) == (0.0, ["impolite_address"]), strict.scorecard
+    default = score_summary(summary, JD_DEFAULT)
+    # under jd, default: 服务态度 30 − 5 (conflict) = 25; 服务用语: politeness 1 of 2 polite (50 %) → 8 (the 40 % tier),
     # greeting 5, closing 5, − 1 (你) = 17; 响应时效: first 15 s → 6, average (15 + 5)/2 = 10 s → 10, reply rate
     # 100 % → 10 = 26; 流程规范 10: 25 + 17 + 26 + 10 = 78
     assert sections(default) == {"服务态度": 25, "服务用语": 17, "响应时效": 26, "流程规范": 10}
@@ -75,12 +81,12 @@ def test_the_same_chat_under_each_preset_by_hand() -> None:
     taobao = score_summary(summary, TAOBAO)
     # taobao: 你 is a 禁忌语句 (fatal): 0 of 150
     assert (taobao.score, taobao.max_score, taobao.fatal_labels) == (0.0, 150, ["impolite_address"])
-    promotion = score_summary(summary, PROMOTION)
+    promotion = score_summary(summary, JD_PROMOTION)
     # promotion: 业务技能 = first response 6 + 产品专业性 pending 0 + 销售/售后 pending 0 = 6;
     # 工作态度 = politeness 8 + 服务态度 pending 0 = 8: 14, three items pending review
     assert sections(promotion) == {"业务技能": 6, "工作态度": 8}
     assert promotion.score == 14.0 and promotion.pending_items == ["产品专业性", "销售/售后能力", "服务态度"]
-    reviewed = score_summary(summary, PROMOTION, human={"产品专业性": 12, "销售/售后能力": 25, "服务态度": 12})
+    reviewed = score_summary(summary, JD_PROMOTION, human={"产品专业性": 12, "销售/售后能力": 25, "服务态度": 12})
     assert reviewed.score == 14.0 + 12 + 25 + 12 and reviewed.pending_items == []
 
 

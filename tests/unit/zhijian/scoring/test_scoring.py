@@ -9,7 +9,8 @@ from detectors.rubric import rubric_of
 from tests.factories import Run, ev
 from zhijian.scoring import findings_of, score_summary
 
-RUBRIC = rubric_of(load_ruleset().rubric)
+RUBRIC = rubric_of(load_ruleset().rubric)  # the strict (tmall) profile's: 你 is fatal
+LENIENT = rubric_of({**load_ruleset().for_shop("shop-jd-02").rubric})  # the jd profile's: 你 is −1
 
 
 def sections(score: Any) -> dict[str, float]:
@@ -35,7 +36,9 @@ def test_deductions_by_hand() -> None:
                                  ev("a3", "agent", 44, "嫌贵别买，你自己想办法"),  # conflict, deflection, 你
                                  ev("c4", "customer", 50, "什么态度"),
                                  ev("a4", "agent", 55, "说了多少遍了，您自己看详情"))  # conflict
-    score = score_summary(summary, RUBRIC)
+    strict = score_summary(summary, RUBRIC)
+    assert (strict.score, strict.fatal, strict.fatal_labels) == (0.0, True, ["impolite_address"])  # 句子中不得出现"你"字
+    score = score_summary(summary, LENIENT)
     # 服务态度 30 − 2×5 (conflict) − 1×3 (deflection: 你自己想办法) − 1×3 (自己看详情) = 14
     # 服务用语: politeness 4 of 5 agent messages polite (80%) → 16, greeting 5, closing 5, − 1 (你) = 25
     # 响应时效: first response 5 s → 10; average (5+5+24+5)/4 = 9.75 s → 10; reply rate 100% → 10 = 30
