@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from zhijian.core import redaction
 from zhijian.core.settings import Settings
 
 
@@ -148,6 +149,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    redaction.install()  # before anything logs: no phone number, ID or token reaches a log
     args = build_parser().parse_args(argv)
     if args.command == "user":
         from zhijian import user_commands
@@ -170,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command not in ("worker",):
         logging.basicConfig(level=args.loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    redaction.add_secret(settings.admin_token)
     return COMMANDS[args.command](settings, args)
 
 

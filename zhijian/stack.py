@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from zhijian.core import redaction
 from zhijian.core.settings import Settings
 from zhijian.kafka.broker import port_open
 
@@ -200,6 +201,7 @@ class Stack:
 
 def run_stack(settings: Settings, *, demo: bool, rate: float) -> int:
     token = settings.admin_token or secrets.token_urlsafe(24)
+    redaction.add_secret(token)  # printed once for the operator below, never logged
     stack = Stack(settings, token)
 
     def on_signal(signum: int, _frame: object) -> None:

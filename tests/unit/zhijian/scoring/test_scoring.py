@@ -37,7 +37,8 @@ def test_deductions_by_hand() -> None:
                                  ev("c4", "customer", 50, "什么态度"),
                                  ev("a4", "agent", 55, "说了多少遍了，您自己看详情"))  # conflict
     strict = score_summary(summary, RUBRIC)
-    assert (strict.score, strict.fatal, strict.fatal_labels) == (0.0, True, ["impolite_address"])  # 句子中不得出现"你"字
+    # 句子中不得出现"你"字: fatal under the strict rubric
+    assert (strict.score, strict.fatal, strict.fatal_labels) == (0.0, True, ["impolite_address"])
     score = score_summary(summary, LENIENT)
     # 服务态度 30 − 2×5 (conflict) − 1×3 (deflection: 你自己想办法) − 1×3 (自己看详情) = 14
     # 服务用语: politeness 4 of 5 agent messages polite (80%) → 16, greeting 5, closing 5, − 1 (你) = 25
