@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 
 from detectors import RuleBook
-from stream import persistence
+from stream import compat, persistence
 from stream import tables as tables_module
 from stream import topics as topics_module
 from stream.engine.conversation import Outcome, policy_for, process_event, process_tick
@@ -40,9 +41,21 @@ from stream.writeback import Checkpoint, Outbox
 from zhijian.core.contract import InvalidEvent, Limits, parse_event
 from zhijian.core.settings import Settings
 from zhijian.kafka import rules as rules_module
+from zhijian.kafka.offsets import verified_end_offsets
 from zhijian.store.database import Database
 
 log = logging.getLogger(__name__)
+
+
+async def end_offsets(bootstrap_servers: str, tps: list[Any]) -> dict[Any, int | None]:
+    """Each partition's log end offset, corrected where the broker lists it short (Tansu)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    await asyncio.wait_for(consumer.start(), 10.0)
+    try:
+        listed = await asyncio.wait_for(consumer.end_offsets(tps), 10.0)
+    finally:
+        await consumer.stop()
+    return await asyncio.wait_for(verified_end_offsets(bootstrap_servers, listed), 15.0)
 WAITING_SCAN_S = 0.1  # customer_waiting fires within this of its threshold
 HOUSEKEEPING_S = 1.0
 TRANSCRIPT_FLUSH_S = 0.2  # transcript lines reach SQL within about this (plus the persist batch)
@@ -147,6 +160,7 @@ class Pipeline:
         self.revoked: set[Any] = set()  # revoked in the rebalance under way (dropped unless assigned again)
         self.stored = stored  # what SQL kept of this worker's conversations, for a rebuild after a broker restart
         self.checked: set[int] = set()  # input partitions checked for a changelog that vanished
+        self.membership: tuple[int, str | None] | None = None  # consumer-group (generation, member id) last assigned
         self.checkpoint = Checkpoint(self.outbox, tables.values(), before=self.before_checkpoint,
                                      marks=[tables.progress])
 
@@ -370,6 +384,42 @@ class Pipeline:
             self.index.forget_partitions(inputs)
             self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in inputs}
 
+    async def check_log_continuity(self, assigned: set[Any]) -> set[int]:
+        """Input partitions whose log is shorter than what this worker applied from it: the broker lost everything
+        while the worker ran (the embedded broker keeps nothing across a restart) and its offsets start again at 0,
+        so the applied marks would skip every new event as already seen. Such a partition starts afresh: its
+        tables are dropped and rebuilt from SQL (``rebuild_lost``), as on a first start after the loss."""
+        topic = self.settings.topics.messages
+        membership = compat.group_membership(self.app)
+        reset, self.membership = compat.group_was_reset(self.membership, membership), membership
+        marks: dict[Any, int] = {}
+        for tp in assigned:
+            mark = self.tables.progress.value(str(tp.partition)) if tp.topic == topic else None
+            if mark is not None and mark >= 0:
+                marks[tp] = mark
+        if not marks:
+            return set()
+        if reset:  # producers may already have written more to the new log than was applied from the old one
+            gone = {tp.partition for tp in marks}
+        else:
+            try:
+                ends = await end_offsets(self.settings.bootstrap_servers, list(marks))
+            except Exception as exc:  # the broker is away again: the next assignment checks again
+                log.warning("could not check the input logs' end offsets (%s)", type(exc).__name__)
+                return set()
+            gone = {tp.partition for tp, mark in marks.items() if (end := ends.get(tp)) is not None and end <= mark}
+        if gone:
+            log.warning("input partition(s) %s: the broker lost its logs (%s); rebuilding them from SQL", sorted(gone),
+                        "the consumer group was reset" if reset else "they end before the offsets this worker applied")
+            for table in (self.tables.conversations, self.tables.partials, self.tables.progress):
+                table.drop_partitions(gone)
+            self.checked -= gone
+            self.index.forget_partitions(gone)
+            self.unpublished = {k for k in self.unpublished if int(k.split("|", 1)[0]) not in gone}
+            self.rebuild_lost(gone)
+            self.timers_active = None
+        return gone
+
     def reconcile_args(self) -> tuple[Any, Any] | None:
         """(owned, held) predicates for ``Conversations.reconcile_open``, or None while rebalancing or recovering."""
         active = self.active_partitions()
@@ -410,6 +460,7 @@ def register(app: Any, settings: Settings) -> Pipeline:
     @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
     async def on_assigned(app: Any, assigned: set[Any], **_: Any) -> None:
         pipe.on_assigned(assigned)
+        await pipe.check_log_continuity(assigned)
 
     @app.agent(topics.messages, name="zhijian.pipeline")  # type: ignore[untyped-decorator]
     async def pipeline(stream: faust.StreamT[Any]) -> None:

@@ -79,3 +79,25 @@ class VerifiedEndOffsetsConsumer(faust_aiokafka.Consumer):
 
 class VerifiedEndOffsetsTransport(faust_aiokafka.Transport):
     Consumer = VerifiedEndOffsetsConsumer
+
+
+def group_membership(app: Any) -> tuple[int, str | None]:
+    """(generation, member id) of this worker's consumer-group membership, from aiokafka's coordinator (Faust
+    keeps only the generation, ``app.consumer_generation_id``). (-1, None) if the consumer is not there."""
+    try:
+        coordinator = app.consumer._thread._ensure_consumer()._coordinator
+        return int(coordinator.generation), coordinator.member_id
+    except (AttributeError, TypeError, ValueError):
+        generation = getattr(app, "consumer_generation_id", None)
+        return (int(generation) if generation is not None else -1), None
+
+
+def group_was_reset(before: tuple[int, str | None] | None, now: tuple[int, str | None]) -> bool:
+    """Whether the group coordinator forgot the group between two assignments: a new join always gets a higher
+    generation, so a generation that went back, or the same one for a new member id, means the broker lost the
+    group (the embedded broker keeps nothing across a restart: offsets, changelogs and logs are gone too)."""
+    if before is None or before[0] < 0 or now[0] < 0:
+        return False
+    if now[0] < before[0]:
+        return True
+    return now[0] == before[0] and None not in (before[1], now[1]) and before[1] != now[1]

@@ -24,7 +24,7 @@ def cmd_broker(settings: Settings, _: argparse.Namespace) -> int:
     from zhijian.kafka.broker import EmbeddedBroker, ensure_topics
 
     host, port = _host_port(settings.bootstrap_servers)
-    broker = EmbeddedBroker(host, port, log_path=settings.data_dir / "logs" / "broker.log")
+    broker = EmbeddedBroker(host, port, log_path=settings.data_dir / "logs" / "broker.log", tied=True)
     broker.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,13 +6,13 @@ supervisor, which then stops them in order: simulator, API, worker, broker) and 
 exits unexpectedly is started again after a back-off (1 s, doubling to 30 s; reset once it has
 run for a minute), and the supervisor says so; the rest of the stack keeps running. A restarted
 embedded broker comes back empty (it keeps nothing on disk): it recreates the topics, and the
-worker, which then finds its changelogs gone, stops and is restarted against the new broker, where
-it rebuilds its tables from SQL (``stream.engine.rebuild``: open conversations and the tallies).
+worker, on rejoining, sees the consumer group reset and rebuilds its tables from SQL
+(``stream.engine.rebuild``: open conversations and the tallies). A killed ``zhijian broker`` takes its
+Tansu process along (no orphan keeps the port).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import secrets
 import signal
@@ -26,19 +26,9 @@ from pathlib import Path
 from typing import IO
 
 from zhijian.core import redaction
+from zhijian.core.process import die_with_parent
 from zhijian.core.settings import Settings
 from zhijian.kafka.broker import port_open
-
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass  # not Linux: orderly shutdown still applies
-
 
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
@@ -67,7 +57,7 @@ class Child:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "zhijian", *self.args],
             stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True, preexec_fn=_die_with_parent,
+            env=env, start_new_session=True, preexec_fn=die_with_parent,
         )
 
     @property

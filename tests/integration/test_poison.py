@@ -110,8 +110,28 @@ def test_poison_records_are_dead_lettered_and_the_worker_keeps_going(stack: Stac
     wait_for(lambda: any(a["message_id"] == after_id for a in http_json(
         f"{stack.api_url}/api/alerts?limit=100", stack.token)[1]["alerts"]), 30, "the next alert")
 
+    # the worker's own pages (no sign-in; bound to 127.0.0.1) carry no customer text, even of a waiting customer
+    waiting = f"waiting-{uuid.uuid4().hex[:6]}"
+    asked = f"我的电话{PHONE}，快点发货"
+    produce(stack, [(waiting.encode(), json.dumps(chat_event(uuid.uuid4().hex, waiting, "customer", asked),
+                                                  ensure_ascii=False).encode())])
+    worker = f"http://127.0.0.1:{stack.settings.worker_port}"
+
+    def waiting_live() -> dict[str, Any] | None:
+        status, body = http_json(f"{worker}/zhijian/conversations/{waiting}/")
+        return body if status == 200 and body.get("waiting_since_ms") else None
+
+    wait_for(waiting_live, 30, "the waiting customer in the worker's live state")
+    for path in ("/zhijian/conversations/", f"/zhijian/conversations/{waiting}/", "/zhijian/tally/",
+                 "/zhijian/health/"):
+        status, body = http_json(worker + path)
+        page = json.dumps(body, ensure_ascii=False)
+        assert status == 200 and (waiting in page or "conversations" not in path), path  # the pages do show it
+        assert PHONE not in page and "快点发货" not in page, f"{path} shows customer text"
+
     # no customer text, phone number or token in any log
     for log in (stack.worker.log_path, stack.api.log_path):
         text = log.read_text(errors="replace")
         assert PHONE not in text, f"{log.name} holds a customer's phone number"
+        assert "快点发货" not in text and "您好您好" not in text, f"{log.name} holds message text"
         assert stack.token not in text, f"{log.name} holds the admin token"

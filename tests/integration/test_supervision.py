@@ -32,6 +32,20 @@ def child_pid(output: Path, name: str) -> int:
     return pid
 
 
+def children(pid: int) -> list[int]:
+    """The pids of a process's children (Linux)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def tally(worker_url: str, agent: str = "a1") -> dict[str, int] | None:
+    status, body = http_json(f"{worker_url}/zhijian/tally/")
+    row = body.get("agents", {}).get(agent) if status == 200 else None
+    return {"messages": row["messages"], "findings": row["findings"]} if row else None
+
+
 def test_a_dead_worker_and_api_are_restarted_and_the_stack_keeps_its_alerts(tmp_path: Path) -> None:
     broker_port = free_port()
     env = stack_env(f"127.0.0.1:{broker_port}", tmp_path, name="up")
@@ -73,6 +87,39 @@ def test_a_dead_worker_and_api_are_restarted_and_the_stack_keeps_its_alerts(tmp_
         assert up.poll() is None, "the supervisor itself must keep running"
         text = output.read_text(errors="replace")
         assert "restarting in 1 s" in text
+
+        # the broker dies (the embedded one keeps nothing: every topic, changelog and offset is gone)
+        worker_url = f"http://127.0.0.1:{env['ZHIJIAN_WORKER_PORT']}"
+        assert tally(worker_url) == {"messages": 10, "findings": 10}
+        tansu = children(child_pid(output, "broker"))
+        assert len(tansu) == 1, tansu
+        os.kill(tansu[0], signal.SIGKILL)
+        wait_for(lambda: "zhijian: broker restarted" in output.read_text(errors="replace"), 60,
+                 "the supervisor to restart the broker")
+        after = f"after-{uuid.uuid4().hex[:6]}"
+        produce_events(bootstrap, topic, [chat_event(f"{after}-{i}", f"{after}-{i}", "agent", "哦，好的")
+                                          for i in range(5)])
+        try:
+            wait_for(lambda: sorted(alerts_for(after)) == sorted(f"{after}-{i}" for i in range(5)), 120,
+                     "alerts after the broker restart")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; worker: {http_json(f'{worker_url}/zhijian/health/')}") from None
+        # the worker rebuilt its tables from SQL: the tally counts what came before the restart, once
+        wait_for(lambda: tally(worker_url) == {"messages": 15, "findings": 15}, 60, "the tally after the restart")
+        for prefix in (first, during):  # nothing alerted again
+            assert sorted(alerts_for(prefix)) == sorted(f"{prefix}-{i}" for i in range(5))
+        # the conversations of before the restart close with the score their events alone give (哦 is fatal)
+        produce_events(bootstrap, topic, [chat_event(f"{first}-{i}-end", f"{first}-{i}", "system", "",
+                                                     agent=None, etype="conversation_ended") for i in range(5)])
+
+        def score(conv: str) -> tuple[float, list[str]] | None:
+            status, body = http_json(f"{api}/api/conversations/{conv}/score", token)
+            return (body["score"], body["breakdown"]["fatal_labels"]) if status == 200 else None
+
+        for i in range(5):
+            assert wait_for(lambda i=i: score(f"{first}-{i}"), 60, "the score") == (0.0, ["banned_word"])
+        assert up.poll() is None
+        assert "rebuilt from SQL" in (Path(env["ZHIJIAN_DATA_DIR"]) / "logs" / "worker.log").read_text(errors="replace")
     finally:
         up.send_signal(signal.SIGTERM)
         try:

@@ -21,6 +21,8 @@ from typing import IO
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from zhijian.core.process import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
@@ -78,12 +80,16 @@ async def ensure_topics(
 
 
 class EmbeddedBroker:
-    """A Tansu process listening on ``host:port``, memory-only."""
+    """A Tansu process listening on ``host:port``, memory-only. With ``tied``, Tansu gets SIGTERM when the
+    thread that started it ends (``PR_SET_PDEATHSIG``): for ``zhijian broker``, which starts it from its main
+    thread, so a killed wrapper leaves no orphan holding the port (not for a broker started from a pool thread)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 9092, log_path: Path | None = None,
+                 tied: bool = False):
         self.host = host
         self.port = port
         self.log_path = log_path
+        self.tied = tied
         self.process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -103,6 +109,7 @@ class EmbeddedBroker:
             stdout=self._log_file or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            preexec_fn=die_with_parent if self.tied else None,
         )
         deadline = time.monotonic() + timeout_s
         while not port_open(self.host, self.port):
