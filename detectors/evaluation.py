@@ -2,7 +2,7 @@
 
 Pure functions over lists, so ``zhijian eval``, the tests and the benchmark share them.
 
-The in-domain sets (``tests/data/indomain``): ``<label>.test.jsonl`` are FROZEN splits, never
+The in-domain sets (``detectors/data/indomain``): ``<label>.test.jsonl`` are FROZEN splits, never
 used for training or for choosing a threshold; each is scored for its own label only (the
 rows' other labels are not exhaustively annotated). ``evasions.jsonl`` are hostile messages
 written to dodge word lists (caught: every label but impolite_address found, since pinyin ni
@@ -25,7 +25,7 @@ from detectors.engine import Detector, RuleBook
 from detectors.findings import Finding
 from detectors.ruleset import LABELS, labels_of
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data"
+DATA_DIR = Path(__file__).resolve().parent / "data"  # the labelled sets, shipped with the detectors
 INDOMAIN_DIR = DATA_DIR / "indomain"
 SPLITS = {"conflict": "conflict", "deflection": "deflection", "customer_anger": "customer_anger", "pii": "pii_leak"}
 

@@ -2,7 +2,7 @@
 
 Data per label (``LABEL_SENDERS``):
 
-* the in-domain TRAIN split ``tests/data/indomain/<label>.train.jsonl`` (positives and hard
+* the in-domain TRAIN split ``detectors/data/indomain/<label>.train.jsonl`` (positives and hard
   negatives, and for agent labels also the other agent labels' train rows as negatives unless
   they carry the label). The frozen ``*.test.jsonl`` splits are never read here.
 * real JD messages from the JDDC sample as in-domain negatives (agent messages for agent
@@ -77,7 +77,7 @@ class TrainConfig:
     # customer_anger reads customer messages, and some real JD customers are angry: a looser cap
     max_false_alarms_by_label: dict[str, float] = field(default_factory=lambda: {"customer_anger": 5.0})
     # a floor under the alert threshold: with 4-grams and start/end marks, conflict scores short "I can't help"
-    # lines (我管不了这个, 我也没办法…) around 0.75-0.79; tests/data/eval_utterances.jsonl (the rules' tuned
+    # lines (我管不了这个, 我也没办法…) around 0.75-0.79; detectors/data/eval_utterances.jsonl (the rules' tuned
     # set, never trained on) showed it, and alerting on them would call deflection conflict
     min_alert_by_label: dict[str, float] = field(default_factory=lambda: {"conflict": 0.80})
     # customer_anger gains from more of COLD's offensive vocabulary (out-of-fold recall at the alert threshold 0.72
@@ -375,8 +375,8 @@ def format_report(reports: Sequence[LabelReport], config: TrainConfig, sources: 
         "dev figures below are those out-of-fold figures (rules + model)",
         "- the model reads the normalised text with the inside of quotations and 《》 titles removed "
         "(quoting the customer or a product name is not saying it)",
-        "- look-alikes (tests/data/indomain/lookalikes.jsonl) are a guard, never trained on: the alert threshold is "
-        "kept above the highest out-of-fold score of a look-alike of the label's sender, so the look-alike suite "
+        "- look-alikes (detectors/data/indomain/lookalikes.jsonl) are a guard, never trained on: the alert threshold "
+        "is kept above the highest out-of-fold score of a look-alike of the label's sender, so the look-alike suite "
         "measures the rules but constrains the model",
         *(f"- {name}: {where}" for name, where in sources.items()),
         "",

@@ -27,7 +27,7 @@ DETECTOR = Detector(load_ruleset())
 
 # label file → (precision floor, recall floor) for rules and model together, as shipped; measured (`zhijian eval`):
 # conflict 0.993/0.731, deflection 1.000/0.788, customer_anger 0.961/0.814, pii 0.964/0.955 (rules only).
-# The model trained on the fourth round of train data (tests/data/indomain/README.md) traded 0.027 of deflection
+# The model trained on the fourth round of train data (detectors/data/indomain/README.md) traded 0.027 of deflection
 # recall (0.815 before, target 0.8: now missed) for 0.049 of conflict and 0.095 of customer_anger recall.
 FLOORS = {
     "conflict": (0.97, 0.71),
