@@ -18,7 +18,7 @@ from detectors.timing_policy import TimingPolicy, seconds_points
 from stream.engine import alerting
 from stream.engine.records import Credit, Mark, Tick, TranscriptLine
 from stream.engine.state import CLOSING, EXCERPT_CHARS, GREETING, POLITE, ConversationState, Waiting
-from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, STARTED, TRANSFER, Entry, Machine
+from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, OFFLINE, STARTED, TRANSFER, Entry, Machine
 from zhijian.core.alerts import Alert, iso_from_ms
 from zhijian.core.contract import ChatEvent
 from zhijian.scoring import rubric_lookup, score_summary
@@ -114,7 +114,8 @@ def process_event(state: ConversationState | None, event: ChatEvent, *, now_ms: 
             for finding in counted:
                 labels[finding.label] = labels.get(finding.label, 0) + 1
 
-    late, _ = state.timeline.add(Entry(event.ts_ms, state.seq, kind, event.agent_id, event.message_id), policy)
+    step = OFFLINE if kind == CUSTOMER and event.offline else kind
+    late, _ = state.timeline.add(Entry(event.ts_ms, state.seq, step, event.agent_id, event.message_id), policy)
     state.late += int(late)
     if kind == CUSTOMER:
         if state.last_customer_ms is None or event.ts_ms >= state.last_customer_ms:
@@ -267,11 +268,13 @@ def _offline_deadline(state: ConversationState, book: RuleBook) -> int | None:
     """When the question the conversation waits on stops being answerable in time, if it was asked while the shop
     was offline (else None). Until then a close for inactivity would turn next morning's answer into a new turn and
     the question into a never-answered one, so the conversation stays open; after it, the close is 回复中断."""
-    since = state.timeline.current.waiting_since
+    current = state.timeline.current
+    since = current.waiting_since
     if since is None:
         return None
     rubric = rubric_lookup(book)(state.shop_id)
-    if not (rubric.shifts or rubric.offline_hours) or not rubric.offline(since):
+    marked = current.pending_offline  # the platform said no agent was online (留言)
+    if not marked and (not (rubric.shifts or rubric.offline_hours) or not rubric.offline(since)):
         return None
     return since + rubric.offline_reply_s * 1000
 

@@ -32,6 +32,7 @@ LIST_MAX = 16  # agents and transfers kept per conversation
 RESPONSES_MAX = 20  # the first response times, listed in the summary (the mean covers them all)
 
 CUSTOMER, AGENT, BOT, TRANSFER, ENDED, STARTED = "c", "a", "b", "t", "e", "s"
+OFFLINE = "o"  # a customer message the platform marked 留言: no agent of the shop was online (24-hour rule)
 
 
 @dataclass(slots=True, frozen=True)
@@ -88,26 +89,30 @@ class Machine:
     bot_messages: int = 0
     agents: list[str] = field(default_factory=list)
     transfers: list[Transfer] = field(default_factory=list)
+    pending_offline: bool = False  # the open turn began with a message the platform marked offline
+    first_customer_offline: bool = False
+    offline_starts: list[int] = field(default_factory=list)  # starts of the first answered turns begun offline
 
     def copy(self) -> Machine:
         return replace(self, response_times=list(self.response_times), agents=list(self.agents),
-                       transfers=[replace(t) for t in self.transfers])
+                       transfers=[replace(t) for t in self.transfers], offline_starts=list(self.offline_starts))
 
     # -- one event -------------------------------------------------------------------------
     def step(self, entry: Entry, policy: TimingPolicy) -> int | None:
         """Apply one event; returns the response time it closed (ms), if it answered a turn."""
         kind, ts = entry.kind, entry.ts
-        if kind == CUSTOMER:
+        if kind in (CUSTOMER, OFFLINE):
+            flagged = kind == OFFLINE
             self.customer_messages += 1
             if self.first_customer_ts is None or ts < self.first_customer_ts:
-                self.first_customer_ts = ts
+                self.first_customer_ts, self.first_customer_offline = ts, flagged
             if self.last_answer_ts is not None and ts < self.last_answer_ts:
                 return None  # older than the last answer (late): that turn is closed
             if self.pending_ts is None:
-                self.pending_ts, self.pending_id = ts, entry.message_id
+                self.pending_ts, self.pending_id, self.pending_offline = ts, entry.message_id, flagged
                 self.turns += 1
             elif ts < self.pending_ts:  # a late message that started the open turn earlier
-                self.pending_ts, self.pending_id = ts, entry.message_id
+                self.pending_ts, self.pending_id, self.pending_offline = ts, entry.message_id, flagged
             return None
         if kind == TRANSFER:
             if len(self.transfers) < LIST_MAX:
@@ -134,6 +139,7 @@ class Machine:
                         # answered across the transfer: the gap, not a response time
                         self.answered_turns += 1
                         self.pending_ts = self.pending_id = None
+                        self.pending_offline = False
                         self.last_answer_ts = ts
                         return transfer.gap_ms
             if self.pending_ts is not None and ts >= self.pending_ts:
@@ -143,10 +149,13 @@ class Machine:
                 self.response_sum_ms += response
                 if len(self.response_times) < RESPONSES_MAX:
                     self.response_times.append((agent, response, self.pending_ts))
+                if self.pending_offline and len(self.offline_starts) < RESPONSES_MAX:
+                    self.offline_starts.append(self.pending_ts)
                 if self.first_response_ms is None:
                     self.first_response_ms, self.first_response_agent = response, agent
                     self.first_response_id = entry.message_id
                 self.pending_ts = self.pending_id = None
+                self.pending_offline = False
                 self.last_answer_ts = ts
                 return response
             return None
@@ -197,6 +206,10 @@ class Machine:
             "turns": self.turns,
             "answered_turns": self.answered_turns,
             "waiting_since_ms": self.waiting_since,
+            # the platform's offline marks (留言): the first message, the answered turns begun offline, the open turn
+            "first_customer_offline": self.first_customer_offline,
+            "offline_turn_starts_ms": list(self.offline_starts),
+            "waiting_offline": self.pending_offline and self.pending_ts is not None,
             "owner": self.owner,
             "agents": list(self.agents),
             "transfers": [{"ts_ms": t.ts_ms, "from_agent": t.from_agent, "to_agent": t.to_agent,
@@ -213,13 +226,17 @@ class Machine:
                 _pack_times(self.response_times), self.turns, self.answered_turns, self.pending_ts,
                 self.pending_id, self.last_answer_ts, self.open_transfer,
                 self.customer_messages, self.agent_messages, self.bot_messages, self.agents,
-                [[t.ts_ms, t.from_agent, t.to_agent, t.gap_ms] for t in self.transfers]]
+                [[t.ts_ms, t.from_agent, t.to_agent, t.gap_ms] for t in self.transfers],
+                *([int(self.pending_offline), int(self.first_customer_offline), list(self.offline_starts)]
+                  if self.pending_offline or self.first_customer_offline or self.offline_starts else [])]
 
     @classmethod
     def from_list(cls, raw: list[Any]) -> Machine:
+        pending_offline, first_offline, starts = raw[19:22] if len(raw) >= 22 else (0, 0, [])  # none kept: no mark
         return cls(raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], _unpack_times(raw[7]), raw[8],
                    raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15], raw[16], list(raw[17]),
-                   [Transfer(*t) for t in raw[18]])
+                   [Transfer(*t) for t in raw[18]], bool(pending_offline), bool(first_offline),
+                   [int(t) for t in starts])
 
 
 def _pack_times(times: list[tuple[str | None, int, int | None]]) -> list[list[Any]]:
@@ -293,6 +310,7 @@ class Timeline:
             self.settled.step(entry, policy)
             self.settled_key = entry.key()
         self.settled.pending_ts = self.settled.pending_id = None
+        self.settled.pending_offline = False
         self.settled.open_transfer = None
         self.current = self.settled.copy()
 

@@ -43,6 +43,8 @@ class ChatEvent:
     type: str
     text: str
     ts_ms: int
+    # the platform's 留言 mark: a customer wrote while no agent of the shop was online (24-hour rule)
+    offline: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,7 +173,14 @@ def parse_event(raw: bytes | None, *, now_ms: int, limits: Limits = Limits()) ->
     if sender == "customer" and customer_id is None:
         raise InvalidEvent("missing field 'customer_id' (required when sender is 'customer')")
 
+    offline = obj.get("offline", False)
+    if offline is None:
+        offline = False
+    elif not isinstance(offline, bool):
+        raise InvalidEvent(f"field 'offline' must be true or false, got {type(offline).__name__}")
+
     return ChatEvent(
+        offline=offline and sender == "customer",
         message_id=_required_str(obj, "message_id"),
         conversation_id=_required_str(obj, "conversation_id"),
         shop_id=_required_str(obj, "shop_id"),

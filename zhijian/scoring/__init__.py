@@ -56,27 +56,35 @@ class Offline:
 
 
 def offline_of(summary: Mapping[str, Any], rubric: Rubric | None) -> Offline:
-    if rubric is None or not (rubric.shifts or rubric.offline_hours):
-        return Offline()
+    """Which turns the 24-hour rule covers: those begun while the shop was offline — outside its shifts, inside
+    its offline hours, or marked 留言 by the platform (no agent online: ``offline`` on the customer's message)."""
     metrics = summary.get("metrics") or {}
+    marked = {int(t) for t in metrics.get("offline_turn_starts_ms") or [] if isinstance(t, int)}
+    if rubric is None or not (rubric.shifts or rubric.offline_hours or marked or metrics.get("first_customer_offline")
+                              or metrics.get("waiting_offline")):
+        return Offline()
     limit = rubric.offline_reply_s
+
+    def offline(ts: int) -> bool:
+        return ts in marked or rubric.offline(ts)
+
     first_ts, first_s = metrics.get("first_customer_ms"), metrics.get("first_response_s")
-    first_in_time = first_ts is not None and first_s is not None and rubric.offline(int(first_ts)) and \
-        first_s <= limit
+    first_in_time = first_ts is not None and first_s is not None and first_s <= limit and (
+        bool(metrics.get("first_customer_offline")) or offline(int(first_ts)))
     starts = metrics.get("response_starts_ms")  # when each answered turn began (parallel to response_times_s)
     times = metrics.get("response_times_s") or []
     in_time: tuple[int, ...] = ()
     if isinstance(starts, list) and len(starts) == len(times):
         in_time = tuple(i for i, (start, seconds) in enumerate(zip(starts, times, strict=True))
-                        if start is not None and seconds is not None and rubric.offline(int(start))
-                        and seconds <= limit)
+                        if start is not None and seconds is not None and offline(int(start)) and seconds <= limit)
     elif first_in_time and times:
         in_time = (0,)  # without the starts only the first turn's is known
     waiting = metrics.get("waiting_since_ms")
     pending = False
     if waiting is not None and summary.get("offline_expired_ms") is None:  # its 24 hours ran out: 回复中断
         closed = int(summary.get("closed_ms") or waiting)
-        pending = rubric.offline(int(waiting)) and closed - int(waiting) <= limit * 1000
+        pending = (bool(metrics.get("waiting_offline")) or offline(int(waiting))) and \
+            closed - int(waiting) <= limit * 1000
     return Offline(first_in_time, in_time, pending)
 
 

@@ -94,3 +94,15 @@ def test_poison_values_are_invalid_events_not_crashes() -> None:
     assert "surrogate" in reason(_json.dumps({**base, "message_id": "m\udc00"}).encode())
     assert "control characters" in reason(_json.dumps({**base, "conversation_id": "c\x00?x"}).encode())
     assert "13812345678" not in reason(_json.dumps({**base, "text": "13812345678\ud800"}).encode())
+
+
+def test_the_platforms_offline_mark_is_read_on_customer_messages_only() -> None:
+    def offline(**overrides: object) -> bool:
+        return parse_event(raw(event(**overrides)), now_ms=NOW_MS).offline
+
+    customer = {"sender": "customer", "agent_id": None}
+    assert offline(**customer, offline=True) is True
+    assert offline(**customer) is False and offline(**customer, offline=None) is False
+    assert offline(offline=True) is False  # an agent's message is never 留言
+    assert reason_for(raw(event(**customer, offline="yes"))) == "field 'offline' must be true or false, got str"
+    assert reason_for(raw(event(**customer, offline=1))) == "field 'offline' must be true or false, got int"

@@ -28,9 +28,9 @@ GREETING, POLITE, CLOSING = "您好，很高兴为您服务", "您好，有货�
 
 
 def event(mid: str, sender: str, at_ms: int, text: str = "", *, conv: str = "n1", etype: str = "message",
-          agent: str | None = "a09") -> ChatEvent:
+          agent: str | None = "a09", offline: bool = False) -> ChatEvent:
     return ChatEvent(message_id=mid, conversation_id=conv, shop_id="s1", team_id="t1", agent_id=agent,
-                     customer_id="u1", sender=sender, type=etype, text=text, ts_ms=at_ms)
+                     customer_id="u1", sender=sender, type=etype, text=text, ts_ms=at_ms, offline=offline)
 
 
 def summary_of(*events: ChatEvent) -> dict[str, Any]:
@@ -242,4 +242,57 @@ def test_a_daytime_question_still_closes_after_ten_quiet_minutes() -> None:
     book = _night_shop()
     state = process_event(None, event("c1", "customer", DAY, "还有货吗？"), now_ms=DAY + 200, book=book).state
     outcome = process_tick(state, Tick("close"), now_ms=DAY + 601_000, book=book)
+    assert outcome.state is not None and outcome.state.status == "closed"
+
+
+def test_a_question_the_platform_marked_offline_is_covered_inside_the_shifts_too() -> None:
+    """No agent online (the platform's 留言 mark, ``offline`` on the customer's message) at 14:00, inside every
+    shift: answered 3 h later it is in time; the same question unmarked costs the response-time points."""
+    def chat(marked: bool, conv: str) -> dict[str, Any]:
+        return summary_of(event("c1", "customer", DAY, "还有货吗？", conv=conv, offline=marked),
+                          event("c2", "customer", DAY + 60_000, "在吗", conv=conv),  # the same turn: still offline
+                          event("a1", "agent", DAY + 3 * 3600_000, GREETING, conv=conv),
+                          event("c3", "customer", DAY + 3 * 3600_000 + 10_000, "好的，几号发？", conv=conv),
+                          event("a2", "agent", DAY + 3 * 3600_000 + 40_000, "明天发货，" + CLOSING, conv=conv),
+                          event("end", "system", DAY + 3 * 3600_000 + 60_000, etype="conversation_ended", agent=None,
+                                conv=conv))
+    marked, unmarked = chat(True, "m1"), chat(False, "m2")
+    assert marked["metrics"]["first_customer_offline"] and marked["metrics"]["offline_turn_starts_ms"] == [DAY]
+    assert not unmarked["metrics"]["first_customer_offline"] and unmarked["metrics"]["offline_turn_starts_ms"] == []
+    # unmarked: first response 10 800 s → 0; average (10 800 + 30) / 2 s → 0; reply rate 2/2 → 10: 响应时效 10
+    assert sections(score_summary(unmarked, ONLINE))["响应时效"] == 10
+    # marked: the first turn is in time (10); the average leaves it out: 30 s → 10 (≤ 30 s tier); 10: 响应时效 30
+    scored = score_summary(marked, ONLINE)
+    assert sections(scored)["响应时效"] == 30 and scored.score == 100.0
+
+
+def test_a_marked_question_left_unanswered_at_the_close_is_pending_then_a_missed_reply() -> None:
+    summary = summary_of(event("c1", "customer", DAY, "在吗？", offline=True),
+                         event("end", "system", DAY + 600_000, etype="conversation_ended", agent=None))
+    assert summary["metrics"]["waiting_offline"] is True
+    assert offline_of(summary, ONLINE).pending and score_summary(summary, ONLINE).offline_pending
+    unmarked = summary_of(event("c1", "customer", DAY, "在吗？", conv="u1"),
+                          event("end", "system", DAY + 600_000, etype="conversation_ended", agent=None, conv="u1"))
+    assert not offline_of(unmarked, ONLINE).pending and score_summary(unmarked, ONLINE).score == 30.0
+
+
+def test_the_mark_survives_the_state_round_trip_and_older_states_read_as_unmarked() -> None:
+    machine = Machine()
+    machine.pending_offline, machine.first_customer_offline, machine.offline_starts = True, True, [DAY]
+    again = Machine.from_list(machine.to_list())
+    assert (again.pending_offline, again.first_customer_offline, again.offline_starts) == (True, True, [DAY])
+    plain = Machine().to_list()
+    assert len(plain) == 19  # nothing marked: the state keeps its old, shorter shape
+    assert Machine.from_list(plain).offline_starts == [] and not Machine.from_list(plain).pending_offline
+
+
+def test_a_marked_daytime_question_keeps_its_conversation_open_until_answered() -> None:
+    """Inside the shifts, but the platform marked it 留言: no inactivity close after ten minutes; the 24 hours run."""
+    book = RuleBook(load_ruleset())
+    state = process_event(None, event("c1", "customer", DAY, "还有货吗？", offline=True), now_ms=DAY + 200,
+                          book=book).state
+    for minutes in (11, 60, 23 * 60):
+        outcome = process_tick(state, Tick("close"), now_ms=DAY + minutes * 60_000, book=book)
+        assert not outcome.changed and outcome.state is not None and outcome.state.status == "open"
+    outcome = process_tick(state, Tick("close"), now_ms=DAY + 86_400_000, book=book)
     assert outcome.state is not None and outcome.state.status == "closed"
