@@ -29,7 +29,7 @@ MISDIRECTED = 421
 
 
 def live_view(pipe: Pipeline, state: ConversationState, now_ms: int) -> dict[str, Any]:
-    body = snapshot(state, policy_for(pipe.book, state.shop_id), publish=False)
+    body: dict[str, Any] = dict(snapshot(state, policy_for(pipe.book, state.shop_id), publish=False))
     for name in PRIVATE:
         body.pop(name, None)
     since = body["waiting_since_ms"]

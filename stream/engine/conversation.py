@@ -10,7 +10,7 @@ final one is the closing summary). Per-event cost does not depend on the convers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from detectors import RuleBook, load_ruleset
 from detectors.conversation import message_phrases, report_from_flags
@@ -21,6 +21,7 @@ from stream.engine.state import CLOSING, EXCERPT_CHARS, GREETING, POLITE, Conver
 from stream.engine.turns import AGENT, BOT, CUSTOMER, ENDED, OFFLINE, STARTED, TRANSFER, Entry, Machine
 from zhijian.core.alerts import Alert, iso_from_ms
 from zhijian.core.contract import ChatEvent
+from zhijian.core.snapshot import Checks, Snapshot
 from zhijian.scoring import rubric_lookup, score_summary
 
 TEXT_KEPT = 10_000  # characters of a message kept in the transcript (the contract's limit)
@@ -45,7 +46,7 @@ class Outcome:
     alerts: list[Alert] = field(default_factory=list)
     lines: list[TranscriptLine] = field(default_factory=list)
     credits: list[Credit] = field(default_factory=list)
-    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    snapshots: list[Snapshot] = field(default_factory=list)
     delete: bool = False  # forget this conversation (the table key is removed)
     changed: bool = True  # the state changed (and must reach the changelog)
 
@@ -324,7 +325,7 @@ def _finalise(state: ConversationState, policy: TimingPolicy, book: RuleBook, ou
 
 
 def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = False,
-             publish: bool = True, metrics: bool | None = None) -> dict[str, Any]:
+             publish: bool = True, metrics: bool | None = None) -> Snapshot:
     """The conversation as the board, the API and scoring see it. ``final``: the closing summary.
 
     ``publish``: this snapshot goes to ``chat.conversations``, so it gets the next version (the
@@ -335,7 +336,7 @@ def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = Fa
     current = state.timeline.current
     after_sales = state.team_id in policy.after_sales_teams
     waiting = state.waiting
-    body: dict[str, Any] = {
+    body: Snapshot = {
         "conversation_id": state.conversation_id, "shop_id": state.shop_id, "team_id": state.team_id,
         "agent_id": state.owner, "assigned_agent": state.assigned, "status": display_status(state),
         "version": state.version, "final": final, "opened_ms": state.opened_ms,
@@ -347,8 +348,8 @@ def snapshot(state: ConversationState, policy: TimingPolicy, *, final: bool = Fa
         "late_events": state.late, "labels": dict(state.labels),
         "metrics": current.as_dict(policy, after_sales=after_sales) if (
             final or not publish if metrics is None else metrics) else None,
+        "waiting_since": iso_from_ms(waiting.since) if waiting.since is not None else None,
     }
     if final:
-        body["checks"] = state.summary_checks
-    body["waiting_since"] = iso_from_ms(waiting.since) if waiting.since is not None else None
+        body["checks"] = cast(Checks | None, state.summary_checks)
     return body

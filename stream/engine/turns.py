@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from detectors.timing_policy import TimingPolicy, seconds_points, share_points
+from zhijian.core.snapshot import Metrics
 
 TAIL_MAX = 16  # events kept after the watermark; beyond, the oldest settle early (their order is final)
 LIST_MAX = 16  # agents and transfers kept per conversation
@@ -182,7 +183,7 @@ class Machine:
         """Answered customer turns over all turns (an open turn counts as unanswered)."""
         return self.answered_turns / self.turns if self.turns else None
 
-    def as_dict(self, policy: TimingPolicy, *, after_sales: bool = False) -> dict[str, Any]:
+    def as_dict(self, policy: TimingPolicy, *, after_sales: bool = False) -> Metrics:
         def seconds(ms: float | None) -> float | None:
             return None if ms is None else round(ms / 1000, 3)
 
