@@ -331,19 +331,27 @@ class SourceResolver:
         return dependency
 
 
+DRAIN_MAX_BYTES = 64 * 1024 * 1024  # read and dropped after the limit, so the sender gets its 413
+
+
 async def read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None once it is over ``limit`` bytes (checked before and while reading)."""
+    """The body, or None once it is over ``limit`` bytes. The rest is read and dropped (up to DRAIN_MAX_BYTES):
+    a sender that writes its whole body before reading the answer (most HTTP clients) then gets the 413 and its
+    reason instead of a broken pipe; a body larger still is cut off."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
+    if declared is not None and declared.isdigit() and int(declared) > limit + DRAIN_MAX_BYTES:
+        return None  # not worth reading: the connection is closed after the answer
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:
+        if size > limit + DRAIN_MAX_BYTES:
             return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if size <= limit:
+            chunks.append(chunk)
+        else:
+            chunks.clear()  # over the limit: keep reading, keep nothing
+    return None if size > limit else b"".join(chunks)
 
 
 def router(ingest: Ingest, resolver: SourceResolver, auth: Auth) -> APIRouter:

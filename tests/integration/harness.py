@@ -59,7 +59,8 @@ def http_json(url: str, token: str | None = None, timeout: float = 3.0) -> tuple
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        with exc:  # closes the connection now, not when the garbage collector finds it (a ResourceWarning)
+            return exc.code, json.loads(exc.read() or b"null")
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval: float = 0.2) -> Any:
@@ -148,7 +149,8 @@ def send_json(method: str, url: str, token: str, body: Any) -> tuple[int, Any]:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"null")
+        with exc:  # closes the connection now, not when the garbage collector finds it (a ResourceWarning)
+            return exc.code, json.loads(exc.read() or b"null")
 
 
 def ws_url(api_port: int, path: str, token: str, **query: str) -> str:

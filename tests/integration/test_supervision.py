@@ -96,6 +96,9 @@ def test_a_dead_worker_and_api_are_restarted_and_the_stack_keeps_its_alerts(tmp_
         os.kill(tansu[0], signal.SIGKILL)
         wait_for(lambda: "zhijian: broker restarted" in output.read_text(errors="replace"), 60,
                  "the supervisor to restart the broker")
+        broker_log = Path(env["ZHIJIAN_DATA_DIR"]) / "logs" / "broker.log"
+        wait_for(lambda: broker_log.read_text(errors="replace").count("broker ready on") == 2, 60,
+                 "the new broker with its topics")
         after = f"after-{uuid.uuid4().hex[:6]}"
         produce_events(bootstrap, topic, [chat_event(f"{after}-{i}", f"{after}-{i}", "agent", "哦，好的")
                                           for i in range(5)])
