@@ -78,6 +78,7 @@ class TopicFeed:
         self.problem: str | None = "not started"
         self.delivered = 0
         self._positions: dict[TopicPartition, int] = {}
+        self._last_seen: dict[TopicPartition, tuple[int, bytes | None]] = {}  # the record before each position
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping: set[asyncio.Task[None]] = set()
@@ -139,6 +140,7 @@ class TopicFeed:
             return last  # reconnected: continue exactly where it stopped
         log.warning("%s ends at %d before this feed's position %d: the log was recreated; reading it from the start",
                     tp, end, last)
+        self._last_seen.pop(tp, None)
         return 0
 
     async def _consume(self) -> None:
@@ -162,6 +164,10 @@ class TopicFeed:
         # on the first start, records older than backfill_s are skipped, not delivered
         oldest_ms = int((time.time() - self.backfill_s) * 1000) if not self._positions else 0
         starts = {tp: self._start_offset(tp, ends[tp] or 0) for tp in tps}
+        for tp in await self._recreated(consumer, starts):
+            log.warning("%s holds other records than this feed read before it: the log was recreated (a broker that "
+                        "kept nothing); reading it from the start", tp)
+            starts[tp] = 0
         for tp, start in starts.items():
             consumer.seek(tp, start)
         self.connected = True
@@ -174,11 +180,35 @@ class TopicFeed:
             for tp, records in batches.items():
                 for record in records:
                     self._positions[tp] = record.offset + 1
+                    self._last_seen[tp] = (record.timestamp, record.key)
                     if record.timestamp is None or record.timestamp >= oldest_ms:
                         self._deliver(record.value)
             if loop.time() >= next_check:  # a broker that went away is noticed here, not never
                 await asyncio.wait_for(consumer.topics(), 3.0)
                 next_check = loop.time() + self.check_every_s
+
+    async def _recreated(self, consumer: AIOKafkaConsumer, starts: dict[TopicPartition, int]) -> set[TopicPartition]:
+        """Partitions where the feed would continue after a reconnect but the record before its position is not the
+        one it read there: the broker came back empty and the new log has already grown past the old position
+        (continuing would skip the new log's first records). Checked by that record's timestamp and key."""
+        suspects = {tp: start for tp, start in starts.items()
+                    if start > 0 and start == self._positions.get(tp) and self._last_seen.get(tp) is not None}
+        if not suspects:
+            return set()
+        for tp, start in suspects.items():
+            consumer.seek(tp, start - 1)
+        seen: dict[TopicPartition, tuple[int, bytes | None] | None] = {}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 5.0
+        while len(seen) < len(suspects) and loop.time() < deadline:
+            batches: dict[TopicPartition, Any] = await consumer.getmany(*[tp for tp in suspects if tp not in seen],
+                                                                         timeout_ms=200)
+            for tp, records in batches.items():
+                if records and tp not in seen:
+                    first = records[0]
+                    seen[tp] = (first.timestamp, first.key) if first.offset == suspects[tp] - 1 else None
+        # a record that is not there (retention took it, a marker) tells nothing: continue where the feed stopped
+        return {tp for tp, record in seen.items() if record is not None and record != self._last_seen[tp]}
 
     def _deliver(self, value: bytes | None) -> None:
         try:

@@ -102,3 +102,44 @@ def test_the_feed_reconnects_after_a_broker_restart(tmp_path: Path) -> None:
     finally:
         api.stop()
         broker.stop()
+
+
+def test_the_feed_reads_a_recreated_log_from_its_start_even_once_it_outgrew_the_old_position(tmp_path: Path) -> None:
+    """The broker came back empty and producers wrote more to the new log than the feed had read from the old one
+    before the feed reconnected: it must not continue at its old position (skipping the new log's first records)."""
+    from api.feed import Hub, TopicFeed
+
+    broker = EmbeddedBroker("127.0.0.1", free_port(), log_path=tmp_path / "tansu.log")
+    broker.start()
+    topic = f"feed-{uuid.uuid4().hex[:6]}.alerts"
+
+    async def scenario() -> list[str]:
+        await ensure_topics(broker.bootstrap_servers, [topic], partitions=1)
+        hub = Hub()
+        queue = hub.subscribe()
+        feed = TopicFeed(broker.bootstrap_servers, topic, hub, backfill=0)
+        feed.start()
+
+        async def delivered(n: int) -> list[str]:
+            return [json.loads(str(await asyncio.wait_for(queue.get(), 30)))["alert_id"] for _ in range(n)]
+
+        try:
+            await asyncio.to_thread(wait_for, lambda: feed.connected, 30, "the feed connected")
+            for n in (1, 2):
+                await produce(broker.bootstrap_servers, topic, fake_alert("old", n))
+            assert await delivered(2) == ["old-1", "old-2"]
+            await feed.stop()  # away while the broker restarts (its position: 2)
+            await asyncio.to_thread(broker.stop)
+            await asyncio.to_thread(broker.start)
+            await ensure_topics(broker.bootstrap_servers, [topic], partitions=1)
+            for n in (1, 2, 3):  # the new log grows past the old position before the feed is back
+                await produce(broker.bootstrap_servers, topic, fake_alert("new", n))
+            feed.start()
+            return await delivered(3)
+        finally:
+            await feed.stop()
+
+    try:
+        assert asyncio.run(scenario()) == ["new-1", "new-2", "new-3"]
+    finally:
+        broker.stop()
