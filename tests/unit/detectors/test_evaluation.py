@@ -26,16 +26,16 @@ from detectors.evaluation import (
 DETECTOR = Detector(load_ruleset())
 
 # label file → (precision floor, recall floor) for rules and model together, as shipped; measured (`zhijian eval`):
-# conflict 0.993/0.731, deflection 1.000/0.788, customer_anger 0.956/0.824, pii 0.964/0.955 (rules only).
-# The model trained on the fourth round of train data (detectors/data/indomain/README.md) traded 0.027 of deflection
-# recall (0.815 before, target 0.8: now missed) for 0.049 of conflict and 0.095 of customer_anger recall.
+# conflict 0.993/0.746, deflection 1.000/0.810, customer_anger 0.956/0.824, pii 0.964/0.955 (rules only).
+# The rules' second pass over the train split's misses (deflection.send_to_party, more conflict and anger terms)
+# moved conflict from 0.731 and deflection from 0.788 (its target 0.8 met again).
 FLOORS = {
-    "conflict": (0.97, 0.71),
-    "deflection": (0.97, 0.77),
+    "conflict": (0.97, 0.73),
+    "deflection": (0.97, 0.79),
     "customer_anger": (0.94, 0.80),
     "pii": (0.94, 0.94),
 }
-# with the model's review-only findings (the QA queue): measured 0.965/0.970, 0.950/1.000, 0.917/0.943
+# with the model's review-only findings (the QA queue): measured 0.965/0.970, 0.959/1.000, 0.917/0.943
 QUEUE_FLOORS = {"conflict": (0.94, 0.95), "deflection": (0.93, 0.98), "customer_anger": (0.90, 0.93)}
 
 
