@@ -12,10 +12,11 @@ any finding of a label the row does not carry).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,21 @@ class LabelScore:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
+
+
+def jddc_digest(text: str) -> str:
+    """How ``jddc_reviewed.jsonl`` names a JDDC message without holding its text."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def read_reviewed(folder: Path, label: str) -> dict[str, str]:
+    """digest → verdict (``positive`` or ``unsure``) for the JDDC messages a reviewer judged for ``label``;
+    a message not listed stays a negative."""
+    path = folder / "jddc_reviewed.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {row["digest"]: row["verdict"] for row in rows if row["label"] == label}
 
 
 def score(expected: Sequence[Iterable[str]], predicted: Sequence[Iterable[str]],
@@ -202,6 +218,7 @@ class CorpusReport:
     samples: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     critical_rows: list[tuple[str, str, str]] = field(default_factory=list)  # sender, rule_id [matched], text
     model_rows: list[tuple[str, str, str]] = field(default_factory=list)  # model alerts: sender, label, text
+    confirmed: Counter[str] = field(default_factory=Counter)  # label → flagged messages a reviewer marked as it
 
     def per_thousand(self, count: int, sender: str = "agent") -> float:
         total = self.agent_messages if sender == "agent" else self.customer_messages
@@ -209,12 +226,16 @@ class CorpusReport:
 
 
 def scan_corpus(rows: Sequence[tuple[str, str, str]], book: RuleBook, *, sample_size: int = 12,
-                seed: int = 7, shop_id: str | None = None) -> CorpusReport:
+                seed: int = 7, shop_id: str | None = None,
+                reviewed: Mapping[str, Mapping[str, str]] | None = None) -> CorpusReport:
     """Run the detectors over (conversation, sender, text) rows of real chats.
 
     Counts messages per label, critical ones, and live alerts after the rule's throttle
     (treating each conversation's messages as one minute apart, since the corpus has no times).
+    ``reviewed`` (label → ``read_reviewed``) names the messages a reviewer marked as carrying a label:
+    flagged ones are counted apart, since they are no false alarm.
     """
+    reviewed = reviewed or {}
     report = CorpusReport()
     hits: dict[str, list[tuple[str, str]]] = {}
     last_alert: dict[tuple[str, str], int] = {}
@@ -238,9 +259,13 @@ def scan_corpus(rows: Sequence[tuple[str, str, str]], book: RuleBook, *, sample_
             if finding.severity == "critical":
                 report.critical_rows.append((sender, f"{finding.rule_id} [{finding.matched[:20]}]", text))
             if finding.source == "model":
-                report.model_rows.append((sender, f"{finding.label} {finding.score}", text))
+                marked = reviewed.get(finding.label, {}).get(jddc_digest(text)) == "positive"
+                report.model_rows.append((sender, f"{finding.label} {finding.score}"
+                                                  f"{' (marked so by a reviewer)' if marked else ''}", text))
         for label in labels_of(findings):
             report.findings[label] += 1
+            if reviewed.get(label) and reviewed[label].get(jddc_digest(text)) == "positive":
+                report.confirmed[label] += 1
             first = next(f for f in findings if f.label == label)
             if first.severity == "critical":
                 report.critical[label] += 1
@@ -281,6 +306,9 @@ def format_corpus_report(report: CorpusReport, source: str, *, list_all: bool = 
             f"{report.alerts.get(label, 0):6d} {report.per_thousand(report.alerts.get(label, 0), sender):9.1f} "
             f"{report.per_thousand(report.review.get(label, 0), sender):14.1f}"
         )
+    for label, count in report.confirmed.items():
+        lines.append(f"{label}: {count} of the {report.findings[label]} flagged messages were marked {label} by a "
+                     "reviewer (indomain/jddc_reviewed.jsonl), so not false alarms")
     total_critical = sum(report.critical.values())
     lines.append(f"critical findings per 1,000 agent messages: {report.per_thousand(total_critical):.2f} "
                  f"({total_critical} messages)")

@@ -21,11 +21,12 @@ from detectors.evaluation import (
     format_scores,
     format_splits,
     read_jsonl,
+    read_reviewed,
     read_split,
     scan_corpus,
 )
 from detectors.model import MODEL_PATH
-from detectors.ruleset import labels_of, parse_ruleset
+from detectors.ruleset import LABELS, labels_of, parse_ruleset
 
 INDOMAIN_DIR = DATA_DIR / "indomain"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -151,7 +152,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             document["default_profile"] = args.profile  # every message as a shop with this profile sees it
             profiled = RuleBook(parse_ruleset(document))
             print()
-            print(format_corpus_report(scan_corpus(read_jddc(path), profiled), f"{path.name}, profile {args.profile} "
+            reviewed = {label: read_reviewed(indomain, label) for label in LABELS}
+            print(format_corpus_report(scan_corpus(read_jddc(path), profiled, reviewed=reviewed),
+                                       f"{path.name}, profile {args.profile} "
                                        "(no timestamps in the corpus: throttling assumes one minute per message)"))
         else:
             print(f"\n(no JDDC corpus at {path}: false-positive scan skipped; it needs ../shared/data/jddc_sample)")

@@ -26,17 +26,18 @@ from detectors.evaluation import (
 DETECTOR = Detector(load_ruleset())
 
 # label file → (precision floor, recall floor) for rules and model together, as shipped; measured (`zhijian eval`):
-# conflict 0.993/0.746, deflection 1.000/0.810, customer_anger 0.956/0.824, pii 0.964/0.955 (rules only).
-# The rules' second pass over the train split's misses (deflection.send_to_party, more conflict and anger terms)
-# moved conflict from 0.731 and deflection from 0.788 (its target 0.8 met again).
+# conflict 1.000/0.786, deflection 1.000/0.937, customer_anger 0.967/0.838, pii 0.964/0.955 (rules only).
+# The mini-batch fit of the model moved conflict from 0.751, deflection from 0.862 (with the fifth round of its train
+# lines; 0.810 before them) and customer_anger from 0.824.
 FLOORS = {
-    "conflict": (0.97, 0.73),
-    "deflection": (0.97, 0.79),
-    "customer_anger": (0.94, 0.80),
+    "conflict": (0.97, 0.77),
+    "deflection": (0.97, 0.92),
+    "customer_anger": (0.94, 0.82),
     "pii": (0.94, 0.94),
 }
-# with the model's review-only findings (the QA queue): measured 0.965/0.970, 0.959/1.000, 0.917/0.943
-QUEUE_FLOORS = {"conflict": (0.94, 0.95), "deflection": (0.93, 0.98), "customer_anger": (0.90, 0.93)}
+# with the model's review-only findings (the QA queue): measured 0.961/0.970, 0.969/0.995, 0.951/0.919 (the
+# customer_anger review threshold rose from 0.39 to 0.56 under the cap of 20 JDDC messages per 1,000 sent to review)
+QUEUE_FLOORS = {"conflict": (0.94, 0.95), "deflection": (0.95, 0.98), "customer_anger": (0.93, 0.90)}
 
 
 def test_the_frozen_splits_are_big_enough() -> None:
@@ -84,3 +85,20 @@ def test_eval_and_train_say_what_is_missing_instead_of_failing(tmp_path: Path,
                  "--out", str(tmp_path / "w.json")]) == 2
     assert "needs the shared corpora" in capsys.readouterr().err
     assert not (tmp_path / "w.json").exists()
+
+
+def test_the_real_chat_scan_counts_reviewed_positives_apart() -> None:
+    from detectors import RuleBook
+    from detectors.evaluation import format_corpus_report, jddc_digest, scan_corpus
+
+    angry, also_angry, calm = "你们就是骗子，我要投诉", "骗子店铺，我要投诉到平台", "好的，谢谢"
+    rows = [("c1", "customer", angry), ("c1", "agent", "您好，很抱歉给您带来不便"), ("c2", "customer", also_angry),
+            ("c2", "customer", calm)]
+    book = RuleBook(load_ruleset())
+    plain = scan_corpus(rows, book)
+    assert plain.findings["customer_anger"] == 2 and not plain.confirmed
+    report = scan_corpus(rows, book, reviewed={"customer_anger": {jddc_digest(angry): "positive",
+                                                                  jddc_digest(calm): "positive"}})
+    assert report.findings["customer_anger"] == 2 and report.confirmed["customer_anger"] == 1
+    assert ("customer_anger: 1 of the 2 flagged messages were marked customer_anger by a reviewer"
+            in format_corpus_report(report, "test rows"))

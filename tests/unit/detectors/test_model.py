@@ -118,8 +118,18 @@ def test_fit_matches_a_plain_logistic_gradient() -> None:
     indptr = np.array([0, 1, 2, 2, 2])
     indices = np.array([0, 0])
     y = np.array([1.0, 1.0, 0.0, 0.0])
-    w, b = fit(indptr, indices, y, np.ones(4), 1, TrainConfig(steps=200, l2=0.0))
+    config = TrainConfig(steps=200, batch=2, learning_rate=0.05, l2=0.0)
+    w, b = fit(indptr, indices, y, np.ones(4), 1, config)
     assert w[0] > 2 and b < -2
+    again, b_again = fit(indptr, indices, y, np.ones(4), 1, config)
+    assert again.tolist() == w.tolist() and b_again == b  # seeded batches: the same fit twice
+    # the L2 penalty holds the weight back; a batch of size 1 still sees every example
+    penalised = TrainConfig(steps=200, batch=2, learning_rate=0.05, l2=0.1)
+    assert fit(indptr, indices, y, np.ones(4), 1, penalised)[0][0] < w[0]
+    single = TrainConfig(steps=400, batch=1, learning_rate=0.05, l2=0.0)
+    assert fit(indptr, indices, y, np.ones(4), 1, single)[0][0] > 2
+    empty = fit(np.array([0]), np.array([], dtype=np.int64), np.array([]), np.array([]), 3, config)
+    assert empty[0].tolist() == [0.0] * 3 and empty[1] == 0.0
 
 
 def test_thresholds_come_from_precision_on_out_of_fold_scores() -> None:
@@ -244,3 +254,27 @@ def test_source_weights_can_differ_per_label() -> None:
     config = TrainConfig(positive_weight=4.0, source_weights_by_label={"customer_anger": {"cold": 0.02}})
     assert list(_weights(examples, config, "customer_anger")) == pytest.approx([0.02, 0.5, 4.0])
     assert list(_weights(examples, config, "conflict")) == pytest.approx([0.005, 0.5, 4.0])
+
+
+def test_jddc_messages_a_reviewer_marked_are_positives_or_left_out(tmp_path: Path) -> None:
+    from detectors.evaluation import jddc_digest, read_reviewed
+    from detectors.training import build_examples
+
+    jddc = [("customer", "到底什么时候发货，说了三次了"), ("customer", "好的谢谢"), ("customer", "这个算不算坏了"),
+            ("agent", "到底什么时候发货，说了三次了")]
+    (tmp_path / "jddc_reviewed.jsonl").write_text("\n".join(json.dumps(row) for row in [
+        {"digest": jddc_digest(jddc[0][1]), "label": "customer_anger", "verdict": "positive"},
+        {"digest": jddc_digest(jddc[2][1]), "label": "customer_anger", "verdict": "unsure"},
+        {"digest": jddc_digest(jddc[1][1]), "label": "conflict", "verdict": "positive"},  # another label's
+    ]) + "\n", encoding="utf-8")
+    reviewed = read_reviewed(tmp_path, "customer_anger")
+    examples = build_examples("customer_anger", [], jddc, [], NORMALISE, TrainConfig(), reviewed)
+    assert [(e.raw, e.positive) for e in examples] == [(jddc[0][1], True), (jddc[1][1], False)]
+    # the reviewed positive is no false alarm: a threshold it passes is not held up by it
+    scores = np.array([0.9, 0.1])
+    _, alert, dev = choose_thresholds(examples, scores, TrainConfig(max_false_alarms=0.5))
+    assert alert == pytest.approx(0.11) and dev["alert_jddc_per_1k"] == 0.0  # above the negative only
+    # and it weighs like an in-domain positive
+    from detectors.training import _weights
+    assert list(_weights(examples, TrainConfig(positive_weight=4.0))) == pytest.approx([2.0, 0.5])
+    assert read_reviewed(tmp_path / "nowhere", "customer_anger") == {}

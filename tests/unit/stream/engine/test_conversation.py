@@ -116,10 +116,12 @@ def test_a_live_rule_change_applies_to_the_next_message() -> None:
 
 def test_a_review_only_finding_reaches_the_transcript_but_neither_the_score_nor_the_wall() -> None:
     # the model scores this conflict between its review and alert thresholds: QA queue only
-    text = "那您看着办"  # with the shipped weights: conflict 0.70, between review 0.41 and alert 0.81
+    text = "那您看着办"  # with the shipped weights: conflict 0.73, between review 0.34 and alert 0.81
     state, alerts, activity, _ = run([ev("m1", "customer", "在吗", 0), ev("m2", "agent", text, 3)])
     assert state is not None and "conflict" not in state.labels
     assert [a.rule for a in alerts] == [] and activity[0].rules == []
     outcome = process_event(None, ev("m3", "agent", text, 5, conv="c2"), now_ms=T0 + 100_000)
-    (mark,) = outcome.lines[0].marks
+    marks = {mark.label: mark for mark in outcome.lines[0].marks}  # deflection may be queued for review too
+    mark = marks["conflict"]
     assert (mark.label, mark.counted, mark.source) == ("conflict", False, "model") and mark.score is not None
+    assert all(not other.counted and other.source == "model" for other in marks.values())
